@@ -121,6 +121,7 @@ class Patient:
 
     id: str | None = None
     birth_date: dt.date | None = None
+    age_years: int | None = None  # when only an age is known (patient form, web page)
     sex: str | None = None  # FHIR administrative gender: female, male, other, unknown
     deceased: bool = False
     deceased_date: dt.date | None = None
