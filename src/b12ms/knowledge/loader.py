@@ -109,6 +109,11 @@ class ValueSet:
         return tuple(sorted({s for e in self.entries for s in e.sources}))
 
 
+_CACHE_LIMIT = 50_000  # memoised concepts per matcher, bounded for population runs
+
+MatchHit = tuple[str | None, str | None, str | None]  # (code, system, display) of the match
+
+
 @dataclasses.dataclass(frozen=True)
 class Matcher:
     """Recognises a concept by code (value sets) or by name (whole-word regular expressions)."""
@@ -116,6 +121,9 @@ class Matcher:
     valuesets: tuple[ValueSet, ...]
     names: tuple[str, ...]
     pattern: re.Pattern[str] | None
+    _memo: dict[tuple[Concept, tuple[str, ...]], MatchHit | None] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
 
     def match_codes(self, concept: Concept) -> Coding | None:
         """The first coding of the concept found in one of the value sets."""
@@ -134,6 +142,27 @@ class Matcher:
                 return text
         return None
 
+    def match(self, concept: Concept, extra: tuple[str, ...] = ()) -> MatchHit | None:
+        """(code, system, display) of the concept if it matches by code, else by name in its
+        names or the extra texts (e.g. an observation's value); memoised per concept."""
+        key = (concept, extra)
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        hit: MatchHit | None = None
+        coding = self.match_codes(concept)
+        if coding is not None:
+            hit = (coding.code, coding.system, coding.display)
+        else:
+            text = self.match_text(*concept.names(), *extra)
+            if text is not None:
+                first = concept.codings[0] if concept.codings else None
+                hit = (first.code if first else None, first.system if first else None, text)
+        if len(memo) >= _CACHE_LIMIT:
+            memo.clear()
+        memo[key] = hit
+        return hit
+
     @property
     def sources(self) -> tuple[str, ...]:
         """Source ids of the value sets' entries."""
@@ -151,6 +180,7 @@ class MatcherSet:
     lab_positive: str | None = None  # lab id of a qualitative test reported positive
     age_above: str | None = None  # guideline setting name
     family: bool = False  # reads concepts about relatives
+    active_only: bool = False  # conditions must be active at the as-of date
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,6 +377,8 @@ class Knowledge:
     symptoms: tuple[SymptomDef, ...]
     findings: Mapping[str, FindingDef]
     recommendations: Mapping[str, RecommendationDef]
+    treatments: Mapping[str, MatcherSet]
+    treatment_sources: Mapping[str, tuple[str, ...]]
     family_pattern: re.Pattern[str]
     negative_values: frozenset[str]
     _lab_index: Mapping[tuple[str, str], str] = dataclasses.field(repr=False, compare=False)
@@ -472,7 +504,9 @@ def _matcher_set(
     age_above = spec.get("age_above")
     if age_above is not None and age_above not in settings:
         problems.add(where, f"age_above names unknown setting {age_above!r}")
-    matchers = {d: _matcher(spec.get(d), f"{where}.{d}", valuesets, problems) for d in MATCHER_DOMAINS}
+    matchers = {
+        d: _matcher(spec.get(d), f"{where}.{d}", valuesets, problems) for d in MATCHER_DOMAINS
+    }
     return MatcherSet(
         medications=matchers["medications"],
         conditions=matchers["conditions"],
@@ -481,6 +515,7 @@ def _matcher_set(
         lab_positive=lab_positive,
         age_above=age_above,
         family=bool(spec.get("family", False)),
+        active_only=bool(spec.get("active_only", False)),
     )
 
 
@@ -555,7 +590,8 @@ def _load_labs(
             if raw is None:
                 return None
             return Limit(
-                float(raw["value"]), _sources(raw.get("sources"), f"{_where}.{key}", sources, problems)
+                float(raw["value"]),
+                _sources(raw.get("sources"), f"{_where}.{key}", sources, problems),
             )
 
         labs[lab_id] = LabDef(
@@ -646,14 +682,14 @@ def _load_guideline(
     for band in (*BANDS, "untested"):
         for raised in (True, False):
             rows = [
-                c
-                for c in conclusions
-                if c.band == band and c.functional_raised in (None, raised)
+                c for c in conclusions if c.band == band and c.functional_raised in (None, raised)
             ]
             if len(rows) != 1:
                 problems.add(name, f"conclusion table: {len(rows)} rows for {band}/{raised}")
     settings = {
-        key: Setting(float(v["value"]), _sources(v.get("sources"), f"{name} {key}", sources, problems))
+        key: Setting(
+            float(v["value"]), _sources(v.get("sources"), f"{name} {key}", sources, problems)
+        )
         for key, v in spec.get("settings", {}).items()
     }
     boundary = spec.get("boundaries", {})
@@ -715,11 +751,18 @@ def load_from(root: Traversable) -> Knowledge:
         if not s.get("citation") or not s.get("url"):
             problems.add(where, "citation and url are required")
         sources[sid] = Source(
-            sid, s.get("citation", ""), s.get("url", ""), s.get("evidence", ""), s.get("kind", ""), s.get("note")
+            sid,
+            s.get("citation", ""),
+            s.get("url", ""),
+            s.get("evidence", ""),
+            s.get("kind", ""),
+            s.get("note"),
         )
 
     valuesets = _load_valuesets(root, files.get("valuesets", "valuesets"), sources, problems)
-    labs = _load_labs(_read_toml(root, files.get("labs", "labs.toml"), problems), valuesets, sources, problems)
+    labs = _load_labs(
+        _read_toml(root, files.get("labs", "labs.toml"), problems), valuesets, sources, problems
+    )
 
     guidelines: dict[str, Guideline] = {}
     for gname in files.get("guidelines", []):
@@ -743,7 +786,9 @@ def load_from(root: Traversable) -> Knowledge:
             RiskRoute(
                 what=r.get("what", ""),
                 nice_box2=bool(r.get("nice_box2")),
-                matchers=_matcher_set(r, f"{where} route {i}", valuesets, labs, setting_names, problems),
+                matchers=_matcher_set(
+                    r, f"{where} route {i}", valuesets, labs, setting_names, problems
+                ),
                 sources=_sources(r.get("sources"), f"{where} route {i}", sources, problems),
             )
             for i, r in enumerate(rf.get("route", []))
@@ -768,7 +813,9 @@ def load_from(root: Traversable) -> Knowledge:
             what=s.get("what", ""),
             ms_overlap=bool(s.get("ms_overlap")),
             neurological=bool(s.get("neurological")),
-            matchers=_matcher_set(s, f"symptoms.toml {s.get('id')}", valuesets, labs, setting_names, problems),
+            matchers=_matcher_set(
+                s, f"symptoms.toml {s.get('id')}", valuesets, labs, setting_names, problems
+            ),
             sources=_sources(s.get("sources"), f"symptoms.toml {s.get('id')}", sources, problems),
         )
         for s in symptom_spec.get("symptom", [])
@@ -787,7 +834,9 @@ def load_from(root: Traversable) -> Knowledge:
             summary=f.get("summary", ""),
             evidence_status=check_status(f.get("evidence_status"), where),
             sources=_sources(f.get("sources"), where, sources, problems),
-            matchers=_matcher_set(f, where, valuesets, labs, setting_names, problems) if has_matchers else None,
+            matchers=_matcher_set(f, where, valuesets, labs, setting_names, problems)
+            if has_matchers
+            else None,
         )
 
     rec_spec = _read_toml(root, files.get("recommendations", "recommendations.toml"), problems)
@@ -814,8 +863,21 @@ def load_from(root: Traversable) -> Knowledge:
             sources=_sources(r.get("sources"), where, sources, problems),
         )
 
+    treat_spec = _read_toml(root, files.get("treatments", "treatments.toml"), problems)
+    treatments: dict[str, MatcherSet] = {}
+    treatment_sources: dict[str, tuple[str, ...]] = {}
+    for tid, t in treat_spec.get("treatment", {}).items():
+        where = f"treatments.toml {tid}"
+        treatments[tid] = _matcher_set(t, where, valuesets, labs, setting_names, problems)
+        treatment_sources[tid] = _sources(t.get("sources"), where, sources, problems)
+    if "b12_replacement" not in treatments:
+        problems.add("treatments.toml", "b12_replacement is required")
+
     _check_ids(
-        [rf.id for rf in risk_factors] + [s.id for s in symptoms] + list(findings) + list(recommendations),
+        [rf.id for rf in risk_factors]
+        + [s.id for s in symptoms]
+        + list(findings)
+        + list(recommendations),
         "knowledge base",
         problems,
     )
@@ -848,6 +910,8 @@ def load_from(root: Traversable) -> Knowledge:
         symptoms=tuple(symptoms),
         findings=findings,
         recommendations=recommendations,
+        treatments=treatments,
+        treatment_sources=treatment_sources,
         family_pattern=family_pattern,
         negative_values=frozenset(v.lower() for v in matching.get("negative_values", [])),
         _lab_index=lab_index,

@@ -1,0 +1,850 @@
+"""The assessment engine: patient record + knowledge base + as-of date -> Assessment.
+
+Pure functions: no I/O, no clock, no FHIR. Every threshold, code, phrase and sentence comes from
+the knowledge base; this module holds only the logic that combines them:
+
+1. read the laboratory results (unit families, impossible values, reference ranges);
+2. band the latest total or active B12 result and conclude with the functional markers;
+3. find risk factors, symptoms, MS context, caveats and red flags, each with its evidence;
+4. decide `should_test` (NICE: a symptom or sign, a box 2 risk factor, no recent result);
+5. make the recommendations. Treatment is only ever recommended for a low or indeterminate
+   B12 result: b12ms never recommends B12 to a person whose B12 result is normal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from b12ms.assessment import (
+    KIND_ORDER,
+    URGENCY_ORDER,
+    Assessment,
+    B12Status,
+    Evidence,
+    Finding,
+    PatientSummary,
+    Reading,
+    Recommendation,
+    Skip,
+)
+from b12ms.knowledge import Guideline, Knowledge, LabDef, Matcher, MatcherSet
+from b12ms.knowledge.loader import fold_unit
+from b12ms.model import (
+    Concept,
+    Condition,
+    Medication,
+    Observation,
+    PatientRecord,
+    Quantity,
+)
+
+B12_TESTS = ("total_b12", "active_b12")
+FUNCTIONAL_TESTS = ("mma", "homocysteine")
+BAND_RANK = {"low": 0, "indeterminate": 1, "normal": 2}
+HIGH_CODES = frozenset({"H", "HH", "HU", ">", "A", "AA"})
+LOW_CODES = frozenset({"L", "LL", "LU", "<"})
+NORMAL_CODES = frozenset({"N"})
+POSITIVE_CODES = frozenset({"POS", "DET", "A"})
+NEGATIVE_CODES = frozenset({"NEG", "ND", "N"})
+INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
+# Causes that make low B12 "explained": with none of them, intrinsic factor antibodies are tested.
+EVIDENT_CAUSES = frozenset(
+    {
+        "risk.metformin",
+        "risk.proton_pump_inhibitor",
+        "risk.h2_receptor_antagonist",
+        "risk.other_medicine",
+        "risk.nitrous_oxide",
+        "risk.low_animal_source_diet",
+        "risk.autoimmune_gastritis",
+        "risk.gastric_or_bariatric_surgery",
+        "risk.ileal_disease_or_resection",
+        "risk.abdominal_or_pelvic_radiotherapy",
+        "risk.coeliac_disease",
+    }
+)
+# Causes after which replacement is usually lifelong.
+IRREVERSIBLE_ROUTES = frozenset(
+    {
+        "risk.autoimmune_gastritis",
+        "risk.gastric_or_bariatric_surgery",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabResult:
+    """One laboratory result, interpreted in its unit family."""
+
+    lab: LabDef
+    obs: Observation
+    date: dt.date
+    family: str | None  # None for qualitative results
+    family_value: float | None  # in the family's own unit
+    canonical: float | None  # in the lab's canonical unit
+    flag: str  # raised | low | normal | positive | negative | unknown
+    range_text: str | None
+
+
+def _shift_months(day: dt.date, months: int) -> dt.date:
+    """The same day of the month `months` later (negative: earlier), clamped to the month's end."""
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(y, m + 1, d)
+        except ValueError:
+            continue
+    raise ValueError(day)  # unreachable: every month has a 28th
+
+
+def _age(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Context:
+    """Everything one assessment computes, built once and read by the rules below."""
+
+    def __init__(
+        self, record: PatientRecord, kb: Knowledge, as_of: dt.date, guideline: Guideline
+    ) -> None:
+        self.record = record
+        self.kb = kb
+        self.as_of = as_of
+        self.g = guideline
+        months = int(guideline.setting("recent_result_months").value)
+        self.recent_months = months
+        self.recent_from = _shift_months(as_of, -months)
+        self.skipped: list[Skip] = [
+            Skip(resource=s.resource, reason=s.reason) for s in record.skipped
+        ]
+        self.labs: dict[str, list[LabResult]] = {}
+        self._family_memo: dict[Concept, bool] = {}
+        self._read_labs()
+        self._index_record()
+        self.findings: dict[str, Finding] = {}
+
+    # ---- laboratory results -------------------------------------------------------------
+
+    def _to_family(self, lab: LabDef, q: Quantity | None, family: str) -> float | None:
+        """A reference-range quantity converted into the given unit family, if possible."""
+        if q is None:
+            return None
+        unit = lab.units.get(fold_unit(q.unit)) if q.unit else None
+        if q.unit is None:
+            return q.value  # a range without a unit is in the result's unit (FHIR convention)
+        if unit is None or unit[0] != family:
+            return None
+        return q.value * unit[1]
+
+    def _read_labs(self) -> None:
+        kb = self.kb
+        for obs in self.record.observations:
+            lab_id = kb.lab_for(obs.code)
+            if lab_id is None:
+                continue
+            lab = kb.labs[lab_id]
+            if obs.effective is None:
+                self.skipped.append(
+                    Skip(resource=obs.ref, reason=f"{lab.label} result has no date")
+                )
+                continue
+            if obs.effective > self.as_of:
+                continue  # after the as-of date: not yet known at that date
+            if lab.kind == "qualitative":
+                self._add_qualitative(lab, obs)
+            else:
+                self._add_quantity(lab, obs)
+        for results in self.labs.values():
+            results.sort(key=lambda r: r.date)
+
+    def _add_qualitative(self, lab: LabDef, obs: Observation) -> None:
+        words: list[str] = []
+        if obs.value_concept is not None:
+            words.extend(obs.value_concept.names())
+            words.extend(c.code or "" for c in obs.value_concept.codings)
+        if obs.value_text:
+            words.append(obs.value_text)
+        text = " ".join(w.lower() for w in words)
+        interp = set(obs.interpretation)
+        flag = "unknown"
+        if (
+            any(w in text.split() or w in text for w in lab.negative_words)
+            or interp & NEGATIVE_CODES
+        ):
+            flag = "negative"
+        elif (
+            any(w in text.split() or w in text for w in lab.positive_words)
+            or interp & POSITIVE_CODES
+        ):
+            flag = "positive"
+        elif obs.value_boolean is not None:
+            flag = "positive" if obs.value_boolean else "negative"
+        if flag == "unknown":
+            self.skipped.append(
+                Skip(
+                    resource=obs.ref, reason=f"{lab.label} result is neither positive nor negative"
+                )
+            )
+            return
+        self.labs.setdefault(lab.id, []).append(
+            LabResult(lab, obs, obs.effective or self.as_of, None, None, None, flag, None)
+        )
+
+    def _add_quantity(self, lab: LabDef, obs: Observation) -> None:
+        q = obs.quantity
+        if q is None:
+            self.skipped.append(
+                Skip(resource=obs.ref, reason=f"{lab.label} result has no numeric value")
+            )
+            return
+        if q.value < 0:
+            self.skipped.append(
+                Skip(
+                    resource=obs.ref,
+                    reason=f"{lab.label} of {_fmt(q.value)} is impossible (negative)",
+                )
+            )
+            return
+        unit = lab.units.get(fold_unit(q.unit)) if q.unit else None
+        if unit is None or unit[0] == "unsupported":
+            shown = q.unit if q.unit else "no unit"
+            self.skipped.append(
+                Skip(resource=obs.ref, reason=f"unknown unit '{shown}' for {lab.label}")
+            )
+            return
+        family_name, factor = unit
+        family = lab.families[family_name]
+        family_value = q.value * factor
+        canonical = family_value * family.to_canonical
+        flag, range_text = self._flag(lab, obs, family_name, family_value, q)
+        self.labs.setdefault(lab.id, []).append(
+            LabResult(
+                lab,
+                obs,
+                obs.effective or self.as_of,
+                family_name,
+                family_value,
+                canonical,
+                flag,
+                range_text,
+            )
+        )
+
+    def _flag(
+        self, lab: LabDef, obs: Observation, family: str, value: float, q: Quantity
+    ) -> tuple[str, str | None]:
+        """raised / low / normal / unknown, from the result's own range, its flag, or a default."""
+        fam_unit = lab.families[family].unit
+        high = self._to_family(lab, obs.reference_high, family)
+        low = self._to_family(lab, obs.reference_low, family)
+        interp = set(obs.interpretation)
+        # A comparator bound: "<0.2" can only be raised if 0.2 is above the limit, and so on.
+        below_only = q.comparator in ("<", "<=")
+        above_only = q.comparator in (">", ">=")
+        if high is not None or low is not None:
+            parts = []
+            if low is not None:
+                parts.append(f">= {_fmt(low)}")
+            if high is not None:
+                parts.append(f"<= {_fmt(high)}")
+            text = f"{' and '.join(parts)} {fam_unit} (laboratory range)"
+            if high is not None and value > high and not below_only:
+                return "raised", text
+            if low is not None and value < low and not above_only:
+                return "low", text
+            return "normal", text
+        if interp & HIGH_CODES:
+            return "raised", "laboratory flag"
+        if interp & LOW_CODES:
+            return "low", "laboratory flag"
+        if interp & NORMAL_CODES:
+            return "normal", "laboratory flag"
+        canon_unit = lab.canonical_unit or fam_unit
+        to_canon = lab.families[family].to_canonical
+        if lab.default_upper_limit is not None:
+            limit = lab.default_upper_limit.value
+            text = f"<= {_fmt(limit)} {canon_unit} (default: no laboratory range given)"
+            return ("raised" if value * to_canon > limit and not below_only else "normal"), text
+        if lab.default_lower_limit is not None:
+            limit = lab.default_lower_limit.value
+            text = f">= {_fmt(limit)} {canon_unit} (default: no laboratory range given)"
+            return ("low" if value * to_canon < limit and not above_only else "normal"), text
+        return "unknown", None
+
+    def latest(self, lab: str, since: dt.date | None = None) -> LabResult | None:
+        """The latest result of a lab on or before the as-of date (and on or after `since`)."""
+        for r in reversed(self.labs.get(lab, [])):
+            if since is None or r.date >= since:
+                return r
+            return None
+        return None
+
+    # ---- bands --------------------------------------------------------------------------
+
+    def band_of(self, r: LabResult) -> str:
+        """The guideline band of a B12 result, comparators banded by their bound."""
+        assert r.family is not None and r.family_value is not None  # noqa: S101
+        bands = {b.band: b for b in self.g.bands_for(r.lab.id, r.family)}
+        v = r.family_value
+        comparator = r.obs.quantity.comparator if r.obs.quantity else None
+        low_cut = bands["low"].below
+        high_cut = bands["normal"].above
+        assert low_cut is not None and high_cut is not None  # noqa: S101 (checked at load)
+        # When every value the comparator allows lies in one band, that band is certain.
+        if (comparator == "<" and v <= low_cut) or (comparator == "<=" and v < low_cut):
+            return "low"
+        if (comparator == ">" and v >= high_cut) or (comparator == ">=" and v > high_cut):
+            return "normal"
+        for band in bands.values():
+            if band.holds(v):
+                return band.band
+        return self.g.on_cutoff
+
+    def reading(self, r: LabResult, band: str | None = None) -> Reading:
+        """The output form of a result."""
+        q = r.obs.quantity
+        if q is None:
+            return Reading(
+                test=r.lab.id,
+                label=r.lab.label,
+                value=1.0 if r.flag == "positive" else 0.0,
+                unit=r.flag,
+                value_si=None,
+                si_unit=None,
+                date=r.date,
+                resource=r.obs.ref,
+                flag=r.flag,
+            )
+        return Reading(
+            test=r.lab.id,
+            label=r.lab.label,
+            value=q.value,
+            unit=q.unit or "",
+            value_si=None if r.canonical is None else round(r.canonical, 4),
+            si_unit=r.lab.canonical_unit,
+            date=r.date,
+            resource=r.obs.ref,
+            comparator=q.comparator,
+            band=band,
+            flag=r.flag,
+            reference_range=r.range_text,
+        )
+
+    # ---- matching -----------------------------------------------------------------------
+
+    def _concept_evidence(
+        self,
+        matcher: Matcher,
+        concept: Concept,
+        ref: str,
+        when: dt.date | None,
+        extra: tuple[str, ...] = (),
+    ) -> Evidence | None:
+        hit = matcher.match(concept, extra)
+        if hit is None:
+            return None
+        code, system, display = hit
+        return Evidence(resource=ref, code=code, system=system, display=display, date=when)
+
+    def _is_family(self, concept: Concept) -> bool:
+        cached = self._family_memo.get(concept)
+        if cached is None:
+            cached = any(self.kb.family_pattern.search(n) for n in concept.names())
+            self._family_memo[concept] = cached
+        return cached
+
+    def _condition_on_record(self, c: Condition) -> bool:
+        start = c.onset or c.recorded
+        return start is None or start <= self.as_of
+
+    def _condition_active(self, c: Condition) -> bool:
+        if not self._condition_on_record(c):
+            return False
+        if c.abatement is not None:
+            return c.abatement > self.as_of
+        return c.clinical_status not in INACTIVE_CLINICAL
+
+    def _med_window(self, m: Medication) -> tuple[dt.date | None, dt.date | None]:
+        """Start and effective end of exposure. A stopped or completed order with no end date
+        is taken to have covered the recent-result window after it started."""
+        end = m.end
+        if end is None and m.start is not None and m.status in ("stopped", "completed"):
+            end = _shift_months(m.start, self.recent_months)
+        return m.start, end
+
+    def med_current_or_recent(self, m: Medication) -> bool:
+        """Taken at the as-of date or within the recent-result window before it."""
+        start, end = self._med_window(m)
+        if start is not None and start > self.as_of:
+            return False
+        if end is not None and end < self.recent_from:
+            return False
+        return not (start is None and m.status not in ("active", "on-hold", "intended", None))
+
+    def _index_record(self) -> None:
+        """Sort the record once into what each matcher domain may read at the as-of date."""
+        record = self.record
+        self.conditions = [
+            (c, self._is_family(c.code), self._condition_active(c))
+            for c in record.conditions
+            if self._condition_on_record(c)
+        ]
+        self.observations: list[tuple[Observation, bool, tuple[str, ...]]] = []
+        for o in record.observations:
+            if o.effective is not None and o.effective > self.as_of:
+                continue
+            if self.kb.lab_for(o.code) is not None or not self._observation_affirms(o):
+                continue
+            values = [o.value_text] if o.value_text else []
+            if o.value_concept is not None:
+                values.extend(o.value_concept.names())
+            self.observations.append((o, self._is_family(o.code), tuple(values)))
+        self.medications = [m for m in record.medications if self.med_current_or_recent(m)]
+        self.procedures = [
+            p for p in record.procedures if p.performed is None or p.performed <= self.as_of
+        ]
+
+    def match_set(self, ms: MatcherSet, *, conditions_active: bool = False) -> list[Evidence]:
+        """Evidence for a matcher set across the record's domains."""
+        out: list[Evidence] = []
+        active_only = conditions_active or ms.active_only
+        ev: Evidence | None
+        if ms.conditions is not None:
+            for c, family, active in self.conditions:
+                if family != ms.family or (active_only and not active):
+                    continue
+                ev = self._concept_evidence(ms.conditions, c.code, c.ref, c.onset or c.recorded)
+                if ev is not None:
+                    out.append(ev)
+        if ms.observations is not None:
+            for o, family, values in self.observations:
+                if family != ms.family:
+                    continue
+                ev = self._concept_evidence(ms.observations, o.code, o.ref, o.effective, values)
+                if ev is None and o.value_concept is not None:
+                    ev = self._concept_evidence(
+                        ms.observations, o.value_concept, o.ref, o.effective
+                    )
+                if ev is not None:
+                    out.append(ev)
+        if ms.medications is not None and not ms.family:
+            for m in self.medications:
+                ev = self._concept_evidence(ms.medications, m.medication, m.ref, m.start)
+                if ev is not None:
+                    out.append(ev)
+        if ms.procedures is not None and not ms.family:
+            for p in self.procedures:
+                ev = self._concept_evidence(ms.procedures, p.code, p.ref, p.performed)
+                if ev is not None:
+                    out.append(ev)
+        if ms.lab_positive is not None:
+            r = self.latest(ms.lab_positive)
+            if r is not None and r.flag == "positive":
+                out.append(
+                    Evidence(resource=r.obs.ref, display=f"{r.lab.label}: positive", date=r.date)
+                )
+        return out
+
+    def _observation_affirms(self, o: Observation) -> bool:
+        if o.value_boolean is False:
+            return False
+        negatives = self.kb.negative_values
+        if o.value_text and o.value_text.strip().lower() in negatives:
+            return False
+        if o.value_concept is not None:
+            names = [n.strip().lower() for n in o.value_concept.names()]
+            if names and all(n in negatives for n in names):
+                return False
+        return True
+
+    def mentions(self, concept_id: str) -> list[Evidence]:
+        """Evidence from clinical-note mentions of a knowledge-base concept."""
+        return [
+            Evidence(resource=m.ref, date=m.date, text=m.text, display=m.sentence)
+            for m in self.record.mentions
+            if m.concept_id == concept_id and (m.date is None or m.date <= self.as_of)
+        ]
+
+    def add(
+        self,
+        fid: str,
+        evidence: Iterable[Evidence],
+        *,
+        extra: str = "",
+        counts_for_testing: bool | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> None:
+        """Record a finding defined in findings.toml."""
+        d = self.kb.findings[fid]
+        self.findings[fid] = Finding(
+            id=fid,
+            kind=d.kind,  # type: ignore[arg-type]
+            label=fid.split(".", 1)[1].replace("_", " "),
+            summary=d.summary + (f" {extra}" if extra else ""),
+            evidence=tuple(evidence),
+            sources=tuple(sources) if sources is not None else d.sources,
+            evidence_status=d.evidence_status,
+            counts_for_testing=counts_for_testing,
+        )
+
+
+def _dedupe(evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:
+    seen: dict[tuple[str, str | None], Evidence] = {}
+    for e in evidence:
+        seen.setdefault((e.resource, e.text), e)
+    return tuple(
+        sorted(seen.values(), key=lambda e: (e.date or dt.date.min, e.resource), reverse=True)
+    )
+
+
+def assess(
+    record: PatientRecord,
+    kb: Knowledge,
+    *,
+    as_of: dt.date,
+    guideline: str | None = None,
+) -> Assessment:
+    """Assess one patient's record at a date, following a guideline profile."""
+    g = kb.guideline(guideline)
+    cx = _Context(record, kb, as_of, g)
+    patient = record.patient
+    age: int | None = None
+    if patient.birth_date is not None and patient.birth_date <= as_of:
+        age = _age(patient.birth_date, as_of)
+    elif patient.age_years is not None:
+        age = patient.age_years
+    deceased = patient.deceased and (
+        patient.deceased_date is None or patient.deceased_date <= as_of
+    )
+
+    # ---- B12 status ---------------------------------------------------------------------
+    b12 = sorted((r for t in B12_TESTS for r in cx.labs.get(t, [])), key=lambda r: r.date)
+    basis: list[tuple[LabResult, str]] = []
+    band = "untested"
+    if b12:
+        last_date = b12[-1].date
+        basis = [(r, cx.band_of(r)) for r in b12 if r.date == last_date]
+        band = min((b for _, b in basis), key=BAND_RANK.__getitem__)
+    basis_date = basis[0][0].date if basis else None
+    pairing = dt.timedelta(days=int(g.setting("functional_marker_pairing_days").value))
+    paired: list[LabResult] = []
+    if basis_date is not None:
+        for t in FUNCTIONAL_TESTS:
+            near = [r for r in cx.labs.get(t, []) if abs(r.date - basis_date) <= pairing]
+            if near:
+                paired.append(near[-1])
+    functional_raised = any(r.flag == "raised" for r in paired)
+    conclusion_row = g.conclude(band, functional_raised)
+    conclusion = conclusion_row.conclusion
+    b12_recent = basis_date is not None and basis_date >= cx.recent_from
+
+    # ---- B12 treatment ------------------------------------------------------------------
+    treat_ms = kb.treatments["b12_replacement"]
+    assert treat_ms.medications is not None  # noqa: S101 (checked at load)
+    treatments: list[tuple[Medication, Evidence]] = []
+    for m in record.medications:
+        ev = cx._concept_evidence(treat_ms.medications, m.medication, m.ref, m.start)
+        if ev is not None:
+            treatments.append((m, ev))
+    on_treatment = [ev for m, ev in treatments if cx.med_current_or_recent(m)]
+
+    # ---- symptoms -----------------------------------------------------------------------
+    symptoms: dict[str, Finding] = {}
+    for s in kb.symptoms:
+        ev = cx.match_set(s.matchers, conditions_active=True) + cx.mentions(s.id)
+        if ev:
+            symptoms[s.id] = Finding(
+                id=s.id,
+                kind="symptom",
+                label=s.label,
+                summary=f"{s.label} ({s.what}).",
+                evidence=_dedupe(ev),
+                sources=s.sources,
+            )
+    neuro = [s.id for s in kb.symptoms if s.neurological and s.id in symptoms]
+    ms_like = [s.id for s in kb.symptoms if s.ms_overlap and s.id in symptoms]
+
+    # ---- risk factors -------------------------------------------------------------------
+    risks: dict[str, Finding] = {}
+    for rf in kb.risk_factors:
+        evidence: list[Evidence] = []
+        box2 = False
+        sources: list[str] = []
+        for route in rf.routes:
+            ev = cx.match_set(route.matchers)
+            if route.matchers.age_above is not None and age is not None:
+                limit = g.setting(route.matchers.age_above).value
+                if age > limit:
+                    ev.append(
+                        Evidence(
+                            resource="Patient", display=f"age {age}", text=f"over {_fmt(limit)}"
+                        )
+                    )
+            if ev:
+                evidence.extend(ev)
+                box2 = box2 or route.nice_box2
+                sources.extend(route.sources)
+        evidence.extend(cx.mentions(rf.id))
+        if not evidence:
+            continue
+        extra = ""
+        starts = [
+            e.date for e in evidence if e.date is not None and e.resource.startswith("Medication")
+        ]
+        if starts:
+            first = min(starts)
+            years = (as_of - first).days / 365.25
+            extra = f"On record since {first.isoformat()} (about {years:.0f} years)."
+        risks[rf.id] = Finding(
+            id=rf.id,
+            kind="risk_factor",
+            label=rf.label,
+            summary=rf.summary + (f" {extra}" if extra else ""),
+            evidence=_dedupe(evidence),
+            sources=tuple(dict.fromkeys(sources)) or rf.sources,
+            evidence_status=rf.evidence_status,
+            counts_for_testing=box2,
+        )
+
+    # ---- findings read straight from the record ------------------------------------------
+    for fid, d in kb.findings.items():
+        if d.matchers is not None:
+            ev = cx.match_set(d.matchers) + cx.mentions(fid)
+            if ev:
+                cx.add(fid, _dedupe(ev))
+
+    # ---- red flags from results -----------------------------------------------------------
+    def recent_or_paired(lab: str) -> LabResult | None:
+        candidates = [r for r in paired if r.lab.id == lab]
+        latest = cx.latest(lab, since=cx.recent_from)
+        if latest is not None:
+            candidates.append(latest)
+        flagged = [r for r in candidates if r.flag == "raised"]
+        return flagged[-1] if flagged else None
+
+    def lab_evidence(r: LabResult) -> Evidence:
+        q = r.obs.quantity
+        return Evidence(
+            resource=r.obs.ref,
+            display=r.lab.label,
+            date=r.date,
+            value=q.value if q else None,
+            unit=q.unit if q else None,
+            text=r.range_text,
+        )
+
+    for lab, fid in (("mma", "flag.raised_mma"), ("homocysteine", "flag.raised_homocysteine")):
+        r = recent_or_paired(lab)
+        if r is not None:
+            cx.add(fid, [lab_evidence(r)], extra=f"Reference used: {r.range_text}.")
+    mcv = cx.latest("mcv", since=cx.recent_from)
+    if mcv is not None and mcv.flag == "raised":
+        cx.add("flag.macrocytosis", [lab_evidence(mcv)], extra=f"Reference used: {mcv.range_text}.")
+    hb = cx.latest("haemoglobin", since=cx.recent_from)
+    if hb is not None and hb.flag == "low":
+        prior = cx.findings.get("flag.anaemia")
+        ev = [lab_evidence(hb), *(prior.evidence if prior else ())]
+        cx.add("flag.anaemia", _dedupe(ev))
+    folate = [
+        r
+        for r in (cx.latest("folate", cx.recent_from), cx.latest("folate_rbc", cx.recent_from))
+        if r
+    ]
+    low_folate = [r for r in folate if r.flag == "low"]
+    if low_folate:
+        cx.add("caveat.folate_deficiency", [lab_evidence(r) for r in low_folate])
+
+    # ---- caveats ------------------------------------------------------------------------
+    pregnant = "caveat.pregnancy" in cx.findings
+    if "risk.nitrous_oxide" in risks:
+        cx.add("caveat.nitrous_oxide", risks["risk.nitrous_oxide"].evidence)
+    if basis_date is not None and not b12_recent:
+        cx.add(
+            "caveat.stale_result",
+            [lab_evidence(r) for r, _ in basis],
+            extra=f"Latest result {basis_date.isoformat()}; window {cx.recent_months} months.",
+            sources=g.setting("recent_result_months").sources,
+        )
+    if basis_date is not None:
+        before = [
+            ev
+            for m, ev in treatments
+            if m.start is not None
+            and m.start < basis_date
+            and ((end := cx._med_window(m)[1]) is None or end >= basis_date)
+        ]
+        if before:
+            cx.add("caveat.tested_after_treatment", before)
+    if age is not None and age < g.setting("minimum_age").value:
+        cx.add("caveat.under_16", [Evidence(resource="Patient", display=f"age {age}")])
+
+    # ---- MS context ---------------------------------------------------------------------
+    ms_dx = "ms.diagnosis" in cx.findings
+    if ms_like:
+        cx.add(
+            "ms.overlapping_symptoms",
+            _dedupe(e for sid in ms_like for e in symptoms[sid].evidence),
+            extra="Recorded: " + ", ".join(symptoms[s].label.lower() for s in ms_like) + ".",
+        )
+    if ms_dx or ms_like:
+        cx.add("ms.b12_association_contested", [])
+        favour = [
+            f
+            for f in (
+                "flag.macrocytosis",
+                "flag.anaemia",
+                "flag.raised_mma",
+                "flag.raised_homocysteine",
+            )
+            if f in cx.findings
+        ]
+        ifab = cx.latest("intrinsic_factor_antibody")
+        if ifab is not None and ifab.flag == "positive":
+            favour.append("intrinsic factor antibody positive")
+        if favour:
+            ev = [e for f in favour if f in cx.findings for e in cx.findings[f].evidence]
+            if ifab is not None and ifab.flag == "positive":
+                ev.append(lab_evidence(ifab))
+            cx.add("ms.features_favour_b12", ev, extra="Present: " + ", ".join(favour) + ".")
+
+    # ---- should test ----------------------------------------------------------------------
+    signs = [f for f in ("flag.anaemia", "flag.macrocytosis") if f in cx.findings]
+    has_symptom_or_sign = bool(symptoms) or bool(signs)
+    box2_risks = [rid for rid, f in risks.items() if f.counts_for_testing]
+    should_test = (
+        has_symptom_or_sign
+        and bool(box2_risks)
+        and not b12_recent
+        and not on_treatment
+        and not deceased
+    )
+
+    # ---- recommendations ----------------------------------------------------------------
+    recs: dict[str, Recommendation] = {}
+
+    def rec(rid: str, because: Iterable[str]) -> None:
+        d = kb.recommendations[rid]
+        recs[rid] = Recommendation(
+            id=rid,
+            urgency=d.urgency,  # type: ignore[arg-type]
+            action=d.action,
+            text=d.text,
+            sources=d.sources,
+            because=tuple(dict.fromkeys(because)),
+            orders=d.orders,
+            evidence_status=d.evidence_status,
+        )
+
+    symptom_ids = list(symptoms) + signs
+    n2o = "risk.nitrous_oxide" in risks
+    if not deceased:
+        if should_test:
+            why = [*symptom_ids, *box2_risks, "no recent B12 result"]
+            if pregnant:
+                rec("test.active_b12", ["caveat.pregnancy", *why])
+            elif n2o:
+                rec("test.homocysteine_or_mma", ["risk.nitrous_oxide", *why])
+            else:
+                rec("test.total_or_active_b12", why)
+        elif has_symptom_or_sign and not box2_risks and not b12_recent and not on_treatment:
+            rec("test.clinical_judgement", [*symptom_ids, "no common risk factor"])
+        if pregnant and basis and basis[0][0].lab.id == "total_b12" and band != "normal":
+            rec("test.active_b12", ["caveat.pregnancy", f"total B12 {band}"])
+        recent_functional = any(cx.latest(t, cx.recent_from) for t in FUNCTIONAL_TESTS)
+        if n2o and not recent_functional and not on_treatment:
+            rec("test.homocysteine_or_mma", ["risk.nitrous_oxide"])
+        if band == "indeterminate" and not paired and has_symptom_or_sign and not on_treatment:
+            rec("test.mma", ["B12 indeterminate", *symptom_ids])
+        autoimmune_known = "risk.autoimmune_gastritis" in risks
+        if (
+            conclusion == "deficiency_likely"
+            and not (set(risks) & EVIDENT_CAUSES)
+            and cx.latest("intrinsic_factor_antibody") is None
+            and not autoimmune_known
+        ):
+            rec("test.intrinsic_factor_antibody", ["B12 deficiency likely", "no evident cause"])
+        needs_folate = conclusion in ("deficiency_likely", "deficiency_possible") or (
+            "flag.raised_homocysteine" in cx.findings
+        )
+        if needs_folate and not folate:
+            rec("test.folate", [conclusion])
+        low_or_indeterminate = band in ("low", "indeterminate")
+        neuro_reasons = neuro + (
+            ["flag.subacute_combined_degeneration"]
+            if "flag.subacute_combined_degeneration" in cx.findings
+            else []
+        )
+        if low_or_indeterminate and neuro_reasons and not on_treatment:
+            rec("treat.urgent_neuro", [f"B12 {band}", *neuro_reasons])
+        elif conclusion == "deficiency_likely" and low_or_indeterminate and not on_treatment:
+            rec("treat.start", ["B12 deficiency likely", f"B12 {band}"])
+        treating = "treat.urgent_neuro" in recs or "treat.start" in recs
+        irreversible = [r for r in IRREVERSIBLE_ROUTES if r in risks]
+        ileal = risks.get("risk.ileal_disease_or_resection")
+        if ileal is not None and any(e.resource.startswith("Procedure") for e in ileal.evidence):
+            irreversible.append("risk.ileal_disease_or_resection")  # resection, not Crohn's alone
+        if (treating or on_treatment) and irreversible:
+            rec("treat.lifelong_if_irreversible", irreversible)
+        testing = any(r.action == "test" for r in recs.values())
+        if (testing or treating) and not on_treatment:
+            rec("advice.blood_before_treatment", ["tests or treatment recommended"])
+        untreated_possible = (
+            conclusion in ("deficiency_likely", "deficiency_possible") or should_test
+        )
+        if (untreated_possible or low_folate) and not on_treatment:
+            reasons = (
+                [conclusion] if conclusion != "not_assessed" else ["B12 deficiency not excluded"]
+            )
+            if low_folate:
+                reasons.append("caveat.folate_deficiency")
+            rec("advice.no_folic_acid_alone", reasons)
+        if "risk.metformin" in risks and not b12_recent and not should_test:
+            rec("advice.metformin_monitoring", ["risk.metformin", "no recent B12 result"])
+        if treating or on_treatment:
+            rec(
+                "followup.review_3_months",
+                ["treatment recommended" if treating else "on B12 treatment"],
+            )
+
+    findings = sorted(
+        [*symptoms.values(), *risks.values(), *cx.findings.values()],
+        key=lambda f: (KIND_ORDER[f.kind], f.id),
+    )
+    recommendations = sorted(recs.values(), key=lambda r: (URGENCY_ORDER[r.urgency], r.id))
+    readings = tuple(
+        sorted(
+            (
+                cx.reading(r, cx.band_of(r) if r.lab.id in B12_TESTS else None)
+                for results in cx.labs.values()
+                for r in results
+            ),
+            key=lambda rd: (rd.date, rd.test),
+        )
+    )
+    status = B12Status(
+        band=band,  # type: ignore[arg-type]
+        conclusion=conclusion,  # type: ignore[arg-type]
+        basis=tuple(cx.reading(r, b) for r, b in basis),
+        functional_markers=tuple(cx.reading(r) for r in paired),
+        functional_raised=functional_raised,
+        sources=conclusion_row.sources,
+    )
+    return Assessment(
+        patient=PatientSummary(id=patient.id, age=age, sex=patient.sex, deceased=deceased),
+        as_of=as_of,
+        kb_version=kb.version,
+        kb_sha256=kb.sha256,
+        guideline=g.id,
+        b12_status=status,
+        should_test=should_test,
+        findings=tuple(findings),
+        recommendations=tuple(recommendations),
+        skipped=tuple(cx.skipped),
+        readings=readings,
+    )
