@@ -1,0 +1,218 @@
+"""The `b12ms` command: a thin layer that turns arguments into library calls.
+
+One error path: every `B12msError` becomes a one-line message on stderr and its stable exit
+code (see `b12ms.errors`); an unexpected exception is reported as an internal error without a
+traceback unless B12MS_DEBUG=1. Heavy imports stay inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from b12ms import __version__
+from b12ms.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_SKIPPED,
+    B12msError,
+)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="b12ms",
+        description=(
+            "Look for, read and act on vitamin B12 deficiency in people with MS or MS-like "
+            "symptoms (NICE NG239), with every statement sourced."
+        ),
+        epilog="Exit codes: 0 ok; 1 internal error; 2 usage; 3 unreadable input; "
+        "4 assessed with skipped entries; 5 knowledge base invalid.",
+    )
+    parser.add_argument("--version", action="version", version=f"b12ms {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    assess = sub.add_parser(
+        "assess",
+        help="assess one patient from a FHIR R4 Bundle/NDJSON file or a b12ms patient form",
+        description=(
+            "Assess one patient. Input: a FHIR R4 Bundle (any type), NDJSON with one resource "
+            "per line, or a b12ms patient form (YAML or JSON).\n\n"
+            "Example:\n  b12ms assess examples/ms-numbness-metformin.json --as-of 2026-11-01"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    assess.add_argument("file", help="input file")
+    assess.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="assess as on this date (default: today); later results are ignored",
+    )
+    assess.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="output format (default: text; json is the stable contract)",
+    )
+    assess.add_argument(
+        "--guideline", default=None, help="guideline profile id (default: nice-ng239)"
+    )
+
+    kb = sub.add_parser("kb", help="show or validate the knowledge base")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
+    show = kb_sub.add_parser(
+        "show",
+        help="list thresholds, risk factors, findings, recommendations and sources",
+        description="Example:\n  b12ms kb show --format json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    kb_sub.add_parser(
+        "validate",
+        help="load and check the knowledge base; print its version and hash",
+        description="Example:\n  b12ms kb validate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _cmd_assess(args: argparse.Namespace) -> int:
+    from b12ms.engine import assess
+    from b12ms.inputs import load_record
+    from b12ms.knowledge import load_knowledge
+    from b12ms.render import to_json, to_markdown, to_text
+
+    kb = load_knowledge()
+    record = load_record(args.file)
+    as_of = args.as_of or dt.date.today()
+    assessment = assess(record, kb, as_of=as_of, guideline=args.guideline)
+    if args.format == "json":
+        sys.stdout.write(to_json(assessment))
+    elif args.format == "markdown":
+        sys.stdout.write(to_markdown(assessment, kb))
+    else:
+        sys.stdout.write(to_text(assessment, kb))
+    for skip in assessment.skipped:
+        print(f"b12ms: skipped {skip.resource}: {skip.reason}", file=sys.stderr)
+    return EXIT_SKIPPED if assessment.skipped else EXIT_OK
+
+
+def _kb_json() -> dict[str, object]:
+    from b12ms.knowledge import load_knowledge
+
+    kb = load_knowledge()
+    return {
+        "name": kb.name,
+        "version": kb.version,
+        "sha256": kb.sha256,
+        "clinical_review": kb.clinical_review,
+        "guidelines": {
+            gid: {
+                "title": g.title,
+                "bands": [
+                    {
+                        "lab": b.lab,
+                        "unit": kb.labs[b.lab].families[b.family].unit,
+                        "band": b.band,
+                        "nice_label": b.nice_label,
+                        "below": b.below,
+                        "from": b.lower,
+                        "to": b.upper,
+                        "above": b.above,
+                        "sources": list(b.sources),
+                    }
+                    for b in g.bands
+                ],
+                "settings": {
+                    k: {"value": s.value, "sources": list(s.sources)} for k, s in g.settings.items()
+                },
+            }
+            for gid, g in kb.guidelines.items()
+        },
+        "risk_factors": [
+            {
+                "id": rf.id,
+                "label": rf.label,
+                "routes": [
+                    {"what": r.what, "nice_box2": r.nice_box2, "sources": list(r.sources)}
+                    for r in rf.routes
+                ],
+            }
+            for rf in kb.risk_factors
+        ],
+        "symptoms": [
+            {"id": s.id, "label": s.label, "ms_overlap": s.ms_overlap, "sources": list(s.sources)}
+            for s in kb.symptoms
+        ],
+        "findings": {
+            fid: {"kind": f.kind, "evidence_status": f.evidence_status, "sources": list(f.sources)}
+            for fid, f in kb.findings.items()
+        },
+        "recommendations": {
+            rid: {"urgency": r.urgency, "text": r.text, "sources": list(r.sources)}
+            for rid, r in kb.recommendations.items()
+        },
+        "sources": {
+            sid: {"citation": s.citation, "url": s.url, "evidence": s.evidence}
+            for sid, s in kb.sources.items()
+        },
+    }
+
+
+def _cmd_kb(args: argparse.Namespace) -> int:
+    from b12ms.knowledge import load_knowledge
+    from b12ms.render import kb_summary
+
+    kb = load_knowledge()
+    if args.kb_command == "validate":
+        print(
+            f"knowledge base {kb.version} is valid: {len(kb.sources)} sources, "
+            f"{len(kb.valuesets)} value sets, {len(kb.risk_factors)} risk factors, "
+            f"{len(kb.symptoms)} symptoms, {len(kb.findings)} findings, "
+            f"{len(kb.recommendations)} recommendations; sha256 {kb.sha256}"
+        )
+    elif args.format == "json":
+        print(json.dumps(_kb_json(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(kb_summary(kb))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "assess":
+            return _cmd_assess(args)
+        return _cmd_kb(args)
+    except B12msError as exc:
+        print(f"b12ms: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # one error path: never a traceback for users
+        if os.environ.get("B12MS_DEBUG"):
+            raise
+        print(
+            f"b12ms: internal error: {type(exc).__name__}: {exc} "
+            "(set B12MS_DEBUG=1 for details and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
