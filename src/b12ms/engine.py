@@ -13,6 +13,7 @@ the knowledge base; this module holds only the logic that combines them:
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
@@ -85,18 +86,34 @@ class LabResult:
     family_value: float | None  # in the family's own unit
     canonical: float | None  # in the lab's canonical unit
     flag: str  # raised | low | normal | positive | negative | unknown
-    range_text: str | None
+    # The reference used for the flag: (low, high, unit, kind), kind = laboratory | flag | default.
+    # Kept as numbers and formatted only when shown: formatting costs more than the reading.
+    reference: tuple[float | None, float | None, str, str] | None
+    band: str | None = None  # B12 results: the guideline band
+
+    @property
+    def range_text(self) -> str | None:
+        """The reference used, in words, e.g. "<= 0.4 umol/L (laboratory range)"."""
+        if self.reference is None:
+            return None
+        low, high, unit, kind = self.reference
+        if kind == "flag":
+            return "laboratory flag"
+        parts = []
+        if low is not None:
+            parts.append(f">= {_fmt(low)}")
+        if high is not None:
+            parts.append(f"<= {_fmt(high)}")
+        note = "laboratory range" if kind == "laboratory" else "default: no laboratory range given"
+        return f"{' and '.join(parts)} {unit} ({note})"
 
 
 def _shift_months(day: dt.date, months: int) -> dt.date:
     """The same day of the month `months` later (negative: earlier), clamped to the month's end."""
     y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    for d in (day.day, 30, 29, 28):
-        try:
-            return dt.date(y, m + 1, d)
-        except ValueError:
-            continue
-    raise ValueError(day)  # unreachable: every month has a 28th
+    if day.day <= 28:
+        return dt.date(y, m + 1, day.day)
+    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
 def _age(birth: dt.date, on: dt.date) -> int:
@@ -105,6 +122,75 @@ def _age(birth: dt.date, on: dt.date) -> int:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+DOMAINS = ("conditions", "observations", "medications", "procedures")
+Hits = tuple[tuple[int, tuple[str | None, str | None, str | None]], ...]
+
+
+class _Registry:
+    """Every matcher set of the knowledge base, numbered, with a memo from a concept to the
+    sets it satisfies: one lookup per record item instead of one per (item, matcher) pair.
+    Built once per knowledge base and kept in its cache."""
+
+    def __init__(self, kb: Knowledge) -> None:
+        sets: list[MatcherSet] = [s.matchers for s in kb.symptoms]
+        sets += [r.matchers for rf in kb.risk_factors for r in rf.routes]
+        sets += [f.matchers for f in kb.findings.values() if f.matchers is not None]
+        sets += list(kb.treatments.values())
+        self.sets = sets
+        self.index = {id(ms): i for i, ms in enumerate(sets)}
+        self.by_domain: dict[str, list[tuple[int, Matcher, bool]]] = {
+            d: [(i, m, ms.family) for i, ms in enumerate(sets) if (m := getattr(ms, d)) is not None]
+            for d in DOMAINS
+        }
+        self.memo: dict[tuple[str, Concept, tuple[str, ...], Concept | None, bool], Hits] = {}
+        self.family_pattern = kb.family_pattern
+        self.family_memo: dict[Concept, bool] = {}
+
+    def is_family(self, concept: Concept) -> bool:
+        """Whether the concept is about a relative (family history), memoised."""
+        found = self.family_memo.get(concept)
+        if found is None:
+            found = any(self.family_pattern.search(n) for n in concept.names())
+            if len(self.family_memo) > 200_000:
+                self.family_memo.clear()
+            self.family_memo[concept] = found
+        return found
+
+    def hits(
+        self,
+        domain: str,
+        concept: Concept,
+        extra: tuple[str, ...] = (),
+        alt: Concept | None = None,
+        family: bool = False,
+    ) -> Hits:
+        """(set number, match) for every matcher set whose `domain` matcher takes the concept."""
+        key = (domain, concept, extra, alt, family)
+        found = self.memo.get(key)
+        if found is None:
+            out = []
+            for i, matcher, fam in self.by_domain[domain]:
+                if fam != family:
+                    continue
+                hit = matcher.match(concept, extra)
+                if hit is None and alt is not None:
+                    hit = matcher.match(alt)
+                if hit is not None:
+                    out.append((i, hit))
+            found = tuple(out)
+            if len(self.memo) > 200_000:
+                self.memo.clear()
+            self.memo[key] = found
+        return found
+
+
+def _registry(kb: Knowledge) -> _Registry:
+    reg = kb.cache.get("engine.registry")
+    if reg is None:
+        reg = kb.cache["engine.registry"] = _Registry(kb)
+    return reg  # type: ignore[no-any-return]
 
 
 class _Context:
@@ -124,7 +210,7 @@ class _Context:
             Skip(resource=s.resource, reason=s.reason) for s in record.skipped
         ]
         self.labs: dict[str, list[LabResult]] = {}
-        self._family_memo: dict[Concept, bool] = {}
+        self.registry = _registry(kb)
         self._read_labs()
         self._index_record()
         self.findings: dict[str, Finding] = {}
@@ -222,7 +308,12 @@ class _Context:
         family = lab.families[family_name]
         family_value = q.value * factor
         canonical = family_value * family.to_canonical
-        flag, range_text = self._flag(lab, obs, family_name, family_value, q)
+        flag, reference = self._flag(lab, obs, family_name, family_value, q)
+        band = (
+            self._band(lab.id, family_name, family_value, q.comparator)
+            if lab.id in B12_TESTS
+            else None
+        )
         self.labs.setdefault(lab.id, []).append(
             LabResult(
                 lab,
@@ -232,49 +323,56 @@ class _Context:
                 family_value,
                 canonical,
                 flag,
-                range_text,
+                reference,
+                band,
             )
         )
 
     def _flag(
         self, lab: LabDef, obs: Observation, family: str, value: float, q: Quantity
-    ) -> tuple[str, str | None]:
-        """raised / low / normal / unknown, from the result's own range, its flag, or a default."""
+    ) -> tuple[str, tuple[float | None, float | None, str, str] | None]:
+        """raised / low / normal / unknown, from the result's own range, its flag, or a default;
+        with the reference used."""
         fam_unit = lab.families[family].unit
         high = self._to_family(lab, obs.reference_high, family)
         low = self._to_family(lab, obs.reference_low, family)
-        interp = set(obs.interpretation)
         # A comparator bound: "<0.2" can only be raised if 0.2 is above the limit, and so on.
         below_only = q.comparator in ("<", "<=")
         above_only = q.comparator in (">", ">=")
         if high is not None or low is not None:
-            parts = []
-            if low is not None:
-                parts.append(f">= {_fmt(low)}")
-            if high is not None:
-                parts.append(f"<= {_fmt(high)}")
-            text = f"{' and '.join(parts)} {fam_unit} (laboratory range)"
+            ref = (low, high, fam_unit, "laboratory")
             if high is not None and value > high and not below_only:
-                return "raised", text
+                return "raised", ref
             if low is not None and value < low and not above_only:
-                return "low", text
-            return "normal", text
-        if interp & HIGH_CODES:
-            return "raised", "laboratory flag"
-        if interp & LOW_CODES:
-            return "low", "laboratory flag"
-        if interp & NORMAL_CODES:
-            return "normal", "laboratory flag"
+                return "low", ref
+            if high is not None or lab.default_upper_limit is None:
+                return "normal", ref
+            # A range with only a lower limit says nothing about "raised": use the default.
+            limit = lab.default_upper_limit.value
+            to_canon = lab.families[family].to_canonical
+            raised = value * to_canon > limit and not below_only
+            default_ref = (low, limit, lab.canonical_unit or fam_unit, "default")
+            return ("raised" if raised else "normal"), default_ref
+        interp = obs.interpretation
+        if interp:
+            codes = set(interp)
+            flag_ref = (None, None, fam_unit, "flag")
+            if codes & HIGH_CODES:
+                return "raised", flag_ref
+            if codes & LOW_CODES:
+                return "low", flag_ref
+            if codes & NORMAL_CODES:
+                return "normal", flag_ref
         canon_unit = lab.canonical_unit or fam_unit
         to_canon = lab.families[family].to_canonical
         if lab.default_upper_limit is not None:
             limit = lab.default_upper_limit.value
-            text = f"<= {_fmt(limit)} {canon_unit} (default: no laboratory range given)"
-            return ("raised" if value * to_canon > limit and not below_only else "normal"), text
+            ref = (None, limit, canon_unit, "default")
+            return ("raised" if value * to_canon > limit and not below_only else "normal"), ref
         if lab.default_lower_limit is not None:
             limit = lab.default_lower_limit.value
-            text = f">= {_fmt(limit)} {canon_unit} (default: no laboratory range given)"
-            return ("low" if value * to_canon < limit and not above_only else "normal"), text
+            ref = (limit, None, canon_unit, "default")
+            return ("low" if value * to_canon < limit and not above_only else "normal"), ref
         return "unknown", None
 
     def latest(self, lab: str, since: dt.date | None = None) -> LabResult | None:
@@ -287,24 +385,27 @@ class _Context:
 
     # ---- bands --------------------------------------------------------------------------
 
-    def band_of(self, r: LabResult) -> str:
-        """The guideline band of a B12 result, comparators banded by their bound."""
-        assert r.family is not None and r.family_value is not None  # noqa: S101
-        bands = {b.band: b for b in self.g.bands_for(r.lab.id, r.family)}
-        v = r.family_value
-        comparator = r.obs.quantity.comparator if r.obs.quantity else None
-        low_cut = bands["low"].below
-        high_cut = bands["normal"].above
+    def _band(self, lab: str, family: str, v: float, comparator: str | None) -> str:
+        """The guideline band of a B12 value in its unit family; a comparator result is banded
+        by its bound, except when every value the comparator allows lies in one band."""
+        bands = self.g.bands_for(lab, family)
+        low_cut = bands[0].below
+        high_cut = bands[-1].above
         assert low_cut is not None and high_cut is not None  # noqa: S101 (checked at load)
-        # When every value the comparator allows lies in one band, that band is certain.
         if (comparator == "<" and v <= low_cut) or (comparator == "<=" and v < low_cut):
             return "low"
         if (comparator == ">" and v >= high_cut) or (comparator == ">=" and v > high_cut):
             return "normal"
-        for band in bands.values():
+        for band in bands:
             if band.holds(v):
                 return band.band
         return self.g.on_cutoff
+
+    @staticmethod
+    def band_of(r: LabResult) -> str:
+        """The band of a B12 result (computed when the result was read)."""
+        assert r.band is not None  # noqa: S101 (only B12 results are banded)
+        return r.band
 
     def reading(self, r: LabResult, band: str | None = None) -> Reading:
         """The output form of a result."""
@@ -338,27 +439,6 @@ class _Context:
 
     # ---- matching -----------------------------------------------------------------------
 
-    def _concept_evidence(
-        self,
-        matcher: Matcher,
-        concept: Concept,
-        ref: str,
-        when: dt.date | None,
-        extra: tuple[str, ...] = (),
-    ) -> Evidence | None:
-        hit = matcher.match(concept, extra)
-        if hit is None:
-            return None
-        code, system, display = hit
-        return Evidence(resource=ref, code=code, system=system, display=display, date=when)
-
-    def _is_family(self, concept: Concept) -> bool:
-        cached = self._family_memo.get(concept)
-        if cached is None:
-            cached = any(self.kb.family_pattern.search(n) for n in concept.names())
-            self._family_memo[concept] = cached
-        return cached
-
     def _condition_on_record(self, c: Condition) -> bool:
         start = c.onset or c.recorded
         return start is None or start <= self.as_of
@@ -388,14 +468,27 @@ class _Context:
         return not (start is None and m.status not in ("active", "on-hold", "intended", None))
 
     def _index_record(self) -> None:
-        """Sort the record once into what each matcher domain may read at the as-of date."""
+        """Read each record item once: which knowledge-base matcher sets it satisfies, with
+        the evidence, kept per set (conditions also remember whether they are active)."""
+        reg = self.registry
+        conditions: dict[int, list[tuple[Evidence, bool]]] = {}
+        others: dict[int, list[Evidence]] = {}
+
+        def put(hits: Hits, ref: str, when: dt.date | None) -> list[tuple[int, Evidence]]:
+            return [
+                (i, Evidence(resource=ref, code=h[0], system=h[1], display=h[2], date=when))
+                for i, h in hits
+            ]
+
         record = self.record
-        self.conditions = [
-            (c, self._is_family(c.code), self._condition_active(c))
-            for c in record.conditions
-            if self._condition_on_record(c)
-        ]
-        self.observations: list[tuple[Observation, bool, tuple[str, ...]]] = []
+        for c in record.conditions:
+            if not self._condition_on_record(c):
+                continue
+            active = self._condition_active(c)
+            when = c.onset or c.recorded
+            hits = reg.hits("conditions", c.code, family=self.registry.is_family(c.code))
+            for i, ev in put(hits, c.ref, when):
+                conditions.setdefault(i, []).append((ev, active))
         for o in record.observations:
             if o.effective is not None and o.effective > self.as_of:
                 continue
@@ -404,45 +497,37 @@ class _Context:
             values = [o.value_text] if o.value_text else []
             if o.value_concept is not None:
                 values.extend(o.value_concept.names())
-            self.observations.append((o, self._is_family(o.code), tuple(values)))
-        self.medications = [m for m in record.medications if self.med_current_or_recent(m)]
-        self.procedures = [
-            p for p in record.procedures if p.performed is None or p.performed <= self.as_of
-        ]
+            hits = reg.hits(
+                "observations",
+                o.code,
+                tuple(values),
+                o.value_concept,
+                self.registry.is_family(o.code),
+            )
+            for i, ev in put(hits, o.ref, o.effective):
+                others.setdefault(i, []).append(ev)
+        self.medication_hits: list[tuple[Medication, Hits]] = []
+        for m in record.medications:
+            hits = reg.hits("medications", m.medication)
+            if not hits:
+                continue
+            self.medication_hits.append((m, hits))
+            if self.med_current_or_recent(m):
+                for i, ev in put(hits, m.ref, m.start):
+                    others.setdefault(i, []).append(ev)
+        for p in record.procedures:
+            if p.performed is None or p.performed <= self.as_of:
+                for i, ev in put(reg.hits("procedures", p.code), p.ref, p.performed):
+                    others.setdefault(i, []).append(ev)
+        self.condition_hits = conditions
+        self.other_hits = others
 
     def match_set(self, ms: MatcherSet, *, conditions_active: bool = False) -> list[Evidence]:
-        """Evidence for a matcher set across the record's domains."""
-        out: list[Evidence] = []
+        """Evidence for a matcher set of the knowledge base across the record's domains."""
+        i = self.registry.index[id(ms)]
         active_only = conditions_active or ms.active_only
-        ev: Evidence | None
-        if ms.conditions is not None:
-            for c, family, active in self.conditions:
-                if family != ms.family or (active_only and not active):
-                    continue
-                ev = self._concept_evidence(ms.conditions, c.code, c.ref, c.onset or c.recorded)
-                if ev is not None:
-                    out.append(ev)
-        if ms.observations is not None:
-            for o, family, values in self.observations:
-                if family != ms.family:
-                    continue
-                ev = self._concept_evidence(ms.observations, o.code, o.ref, o.effective, values)
-                if ev is None and o.value_concept is not None:
-                    ev = self._concept_evidence(
-                        ms.observations, o.value_concept, o.ref, o.effective
-                    )
-                if ev is not None:
-                    out.append(ev)
-        if ms.medications is not None and not ms.family:
-            for m in self.medications:
-                ev = self._concept_evidence(ms.medications, m.medication, m.ref, m.start)
-                if ev is not None:
-                    out.append(ev)
-        if ms.procedures is not None and not ms.family:
-            for p in self.procedures:
-                ev = self._concept_evidence(ms.procedures, p.code, p.ref, p.performed)
-                if ev is not None:
-                    out.append(ev)
+        out = [ev for ev, active in self.condition_hits.get(i, ()) if active or not active_only]
+        out.extend(self.other_hits.get(i, ()))
         if ms.lab_positive is not None:
             r = self.latest(ms.lab_positive)
             if r is not None and r.flag == "positive":
@@ -465,6 +550,8 @@ class _Context:
 
     def mentions(self, concept_id: str) -> list[Evidence]:
         """Evidence from clinical-note mentions of a knowledge-base concept."""
+        if not self.record.mentions:
+            return []
         return [
             Evidence(resource=m.ref, date=m.date, text=m.text, display=m.sentence)
             for m in self.record.mentions
@@ -546,12 +633,15 @@ def assess(
 
     # ---- B12 treatment ------------------------------------------------------------------
     treat_ms = kb.treatments["b12_replacement"]
-    assert treat_ms.medications is not None  # noqa: S101 (checked at load)
+    treat_index = cx.registry.index[id(treat_ms)]
     treatments: list[tuple[Medication, Evidence]] = []
-    for m in record.medications:
-        ev = cx._concept_evidence(treat_ms.medications, m.medication, m.ref, m.start)
-        if ev is not None:
-            treatments.append((m, ev))
+    for m, hits in cx.medication_hits:
+        for i, (code, system, display) in hits:
+            if i == treat_index:
+                ev = Evidence(
+                    resource=m.ref, code=code, system=system, display=display, date=m.start
+                )
+                treatments.append((m, ev))
     on_treatment = [ev for m, ev in treatments if cx.med_current_or_recent(m)]
 
     # ---- symptoms -----------------------------------------------------------------------
@@ -789,7 +879,7 @@ def assess(
         ileal = risks.get("risk.ileal_disease_or_resection")
         if ileal is not None and any(e.resource.startswith("Procedure") for e in ileal.evidence):
             irreversible.append("risk.ileal_disease_or_resection")  # resection, not Crohn's alone
-        if (treating or on_treatment) and irreversible:
+        if treating and irreversible:  # only with a low or indeterminate result (see above)
             rec("treat.lifelong_if_irreversible", irreversible)
         testing = any(r.action == "test" for r in recs.values())
         if (testing or treating) and not on_treatment:

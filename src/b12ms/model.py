@@ -32,6 +32,16 @@ class Concept:
 
     codings: tuple[Coding, ...] = ()
     text: str | None = None
+    # Concepts are dictionary keys in the engine's memos; hashing a nested tuple every time
+    # costs more than the lookups themselves, so the hash is computed once (the object is frozen).
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash((self.codings, self.text))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     def names(self) -> tuple[str, ...]:
         """Every human-readable name of the concept: the text, then each coding's display."""

@@ -339,14 +339,16 @@ class Guideline:
     boundary_sources: tuple[str, ...]
 
     def bands_for(self, lab: str, family: str) -> tuple[Band, ...]:
-        """Bands of one test in one unit family, lowest first."""
+        """Bands of one test in one unit family, lowest first (low, indeterminate, normal)."""
+        return self._by_family[(lab, family)]
+
+    @functools.cached_property
+    def _by_family(self) -> dict[tuple[str, str], tuple[Band, ...]]:
         order = {b: i for i, b in enumerate(BANDS)}
-        return tuple(
-            sorted(
-                (b for b in self.bands if b.lab == lab and b.family == family),
-                key=lambda b: order[b.band],
-            )
-        )
+        groups: dict[tuple[str, str], list[Band]] = {}
+        for b in self.bands:
+            groups.setdefault((b.lab, b.family), []).append(b)
+        return {k: tuple(sorted(v, key=lambda b: order[b.band])) for k, v in groups.items()}
 
     def conclude(self, band: str, functional_raised: bool) -> Conclusion:
         """The conclusion row for a band and functional-marker state."""
@@ -382,6 +384,8 @@ class Knowledge:
     family_pattern: re.Pattern[str]
     negative_values: frozenset[str]
     _lab_index: Mapping[tuple[str, str], str] = dataclasses.field(repr=False, compare=False)
+    # Derived structures other modules build once per knowledge base (e.g. the engine's index).
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def lab_for(self, concept: Concept) -> str | None:
         """The lab id whose value set holds one of the concept's codings, if any."""
