@@ -199,6 +199,7 @@ class Assessment:
     guideline: str
     b12_status: B12Status
     should_test: bool
+    should_test_reason: str
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...]
     skipped: tuple[Skip, ...]
@@ -226,6 +227,7 @@ class Assessment:
             "guideline": self.guideline,
             "b12_status": self.b12_status.to_dict(),
             "should_test": self.should_test,
+            "should_test_reason": self.should_test_reason,
             "findings": [f.to_dict() for f in self.findings],
             "recommendations": [r.to_dict() for r in self.recommendations],
             "skipped": [{"resource": s.resource, "reason": s.reason} for s in self.skipped],

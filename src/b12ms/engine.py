@@ -44,6 +44,7 @@ from b12ms.model import (
 B12_TESTS = ("total_b12", "active_b12")
 FUNCTIONAL_TESTS = ("mma", "homocysteine")
 BAND_RANK = {"low": 0, "indeterminate": 1, "normal": 2}
+ACTION_ORDER = {"treat": 0, "test": 1, "advice": 2, "followup": 3}
 HIGH_CODES = frozenset({"H", "HH", "HU", ">", "A", "AA"})
 LOW_CODES = frozenset({"L", "LL", "LU", "<"})
 NORMAL_CODES = frozenset({"N"})
@@ -814,6 +815,19 @@ def assess(
         and not on_treatment
         and not deceased
     )
+    if should_test:
+        reason = "a symptom or sign, a common risk factor, and no B12 result in the last "
+        reason += f"{cx.recent_months} months"
+    elif deceased:
+        reason = "the record says the patient has died"
+    elif b12_recent and basis_date is not None:
+        reason = f"a B12 result from {basis_date.isoformat()} is within {cx.recent_months} months"
+    elif on_treatment:
+        reason = "B12 treatment has already started, so diagnostic testing is moot"
+    elif not has_symptom_or_sign:
+        reason = "no symptom or sign of B12 deficiency is recorded"
+    else:
+        reason = "no common (NICE box 2) risk factor is recorded"
 
     # ---- recommendations ----------------------------------------------------------------
     recs: dict[str, Recommendation] = {}
@@ -906,7 +920,9 @@ def assess(
         [*symptoms.values(), *risks.values(), *cx.findings.values()],
         key=lambda f: (KIND_ORDER[f.kind], f.id),
     )
-    recommendations = sorted(recs.values(), key=lambda r: (URGENCY_ORDER[r.urgency], r.id))
+    recommendations = sorted(
+        recs.values(), key=lambda r: (URGENCY_ORDER[r.urgency], ACTION_ORDER[r.action], r.id)
+    )
     readings = tuple(
         sorted(
             (
@@ -933,6 +949,7 @@ def assess(
         guideline=g.id,
         b12_status=status,
         should_test=should_test,
+        should_test_reason=reason,
         findings=tuple(findings),
         recommendations=tuple(recommendations),
         skipped=tuple(cx.skipped),

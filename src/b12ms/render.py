@@ -65,12 +65,8 @@ def _status_lines(a: Assessment) -> list[str]:
         lines.append(_reading_text(r) + ".")
     for r in s.functional_markers:
         lines.append(_reading_text(r) + ".")
-    if a.should_test:
-        lines.append(
-            "Should test now: yes (NICE: symptom or sign, common risk factor, no recent result)."
-        )
-    else:
-        lines.append("Should test now: no.")
+    answer = "yes" if a.should_test else "no"
+    lines.append(f"Should test now: {answer} ({a.should_test_reason}).")
     return lines
 
 
@@ -115,7 +111,12 @@ def to_text(a: Assessment, kb: Knowledge, width: int = 100) -> str:
     def para(text: str, indent: str = "", sub: str | None = None) -> None:
         out.extend(
             textwrap.wrap(
-                text, width=width, initial_indent=indent, subsequent_indent=sub or indent + "  "
+                text,
+                width=width,
+                initial_indent=indent,
+                subsequent_indent=sub if sub is not None else indent + "  ",
+                break_long_words=False,
+                break_on_hyphens=False,
             )
             or [indent]
         )
@@ -166,7 +167,7 @@ def to_text(a: Assessment, kb: Knowledge, width: int = 100) -> str:
         src = kb.sources[sid]
         para(f"[{sid}] ({src.evidence}) {src.citation} {src.url}", "  ", "      ")
     out.append("")
-    para(DISCLAIMER)
+    para(DISCLAIMER, "", "")
     return "\n".join(out) + "\n"
 
 
