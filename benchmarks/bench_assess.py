@@ -62,9 +62,7 @@ def _synthea_patient(patient_id: str) -> list[dict[str, Any]]:
 
 def _bundles() -> dict[str, bytes]:
     example = json.loads(EXAMPLE.read_text())
-    labs = [
-        e for e in example["entry"] if e["resource"]["resourceType"] == "Observation"
-    ]
+    labs = [e for e in example["entry"] if e["resource"]["resourceType"] == "Observation"]
     bundles = {"demo example (10 resources)": EXAMPLE.read_bytes()}
     if SYNTHEA.is_dir():
         for label, pid in (
@@ -117,14 +115,20 @@ def main() -> None:
                 "end_to_end_over_json_loads": round(loads / e2e, 2),
             }
         )
-    print(f"b12ms assess benchmark, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, one core, knowledge base {kb.version}")
-    header = f"{'bundle':<58} {'json.loads/s':>12} {'extract/s':>10} {'assess/s':>9} {'e2e/s':>8} {'e2e/json':>9}"
+    print(
+        f"b12ms assess benchmark, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, one core, knowledge base {kb.version}"
+    )
+    header = (
+        f"{'bundle':<58} {'json.loads/s':>12} {'extract/s':>10} {'assess/s':>9} "
+        f"{'e2e/s':>8} {'e2e/json':>9}"
+    )
     print(header)
     for r in rows:
         print(
             f"{r['bundle']:<58} {r['json_loads_per_s']:>12,} {r['extract_per_s']:>10,} "
-            f"{r['assess_per_s']:>9,} {r['end_to_end_per_s']:>8,} {r['end_to_end_over_json_loads']:>9}"
+            f"{r['assess_per_s']:>9,} {r['end_to_end_per_s']:>8,} "
+            f"{r['end_to_end_over_json_loads']:>9}"
         )
     typical = next((r for r in rows if r["bundle"].startswith("typical")), rows[0])
     verdict = "meets" if typical["assess_per_s"] >= TARGET_PER_SECOND else "MISSES"

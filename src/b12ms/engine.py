@@ -189,9 +189,9 @@ class _Registry:
 
 def _registry(kb: Knowledge) -> _Registry:
     reg = kb.cache.get("engine.registry")
-    if reg is None:
+    if not isinstance(reg, _Registry):
         reg = kb.cache["engine.registry"] = _Registry(kb)
-    return reg  # type: ignore[no-any-return]
+    return reg
 
 
 class _Context:
@@ -639,11 +639,11 @@ def assess(
     for m, hits in cx.medication_hits:
         for i, (code, system, display) in hits:
             if i == treat_index:
-                ev = Evidence(
+                treated = Evidence(
                     resource=m.ref, code=code, system=system, display=display, date=m.start
                 )
-                treatments.append((m, ev))
-    on_treatment = [ev for m, ev in treatments if cx.med_current_or_recent(m)]
+                treatments.append((m, treated))
+    on_treatment = [e for m, e in treatments if cx.med_current_or_recent(m)]
 
     # ---- symptoms -----------------------------------------------------------------------
     symptoms: dict[str, Finding] = {}
@@ -764,8 +764,8 @@ def assess(
         )
     if basis_date is not None:
         before = [
-            ev
-            for m, ev in treatments
+            e
+            for m, e in treatments
             if m.start is not None
             and m.start < basis_date
             and ((end := cx._med_window(m)[1]) is None or end >= basis_date)
@@ -785,7 +785,7 @@ def assess(
         )
     if ms_dx or ms_like:
         cx.add("ms.b12_association_contested", [])
-        favour = [
+        favour: list[str] = [
             f
             for f in (
                 "flag.macrocytosis",

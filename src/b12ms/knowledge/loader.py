@@ -892,12 +892,12 @@ def load_from(root: Traversable) -> Knowledge:
         problems.add("manifest.toml", f"bad family_history_pattern ({exc})")
         family_pattern = re.compile(r"(?!)")
     lab_index: dict[tuple[str, str], str] = {}
-    for lab in labs.values():
-        for e in lab.valueset.entries:
+    for lab_def in labs.values():
+        for e in lab_def.valueset.entries:
             key = (e.system, e.code)
-            if key in lab_index and lab_index[key] != lab.id:
+            if key in lab_index and lab_index[key] != lab_def.id:
                 problems.add("labs", f"code {e.code} is in two labs' value sets")
-            lab_index[key] = lab.id
+            lab_index[key] = lab_def.id
     problems.raise_if_any()
 
     return Knowledge(
