@@ -735,7 +735,11 @@ def assess(
         if r is not None:
             cx.add(fid, [lab_evidence(r)], extra=f"Reference used: {r.range_text}.")
     mcv = cx.latest("mcv", since=cx.recent_from)
-    if mcv is not None and mcv.flag == "raised":
+    mcv_limit = kb.labs["mcv"].default_upper_limit
+    if mcv is not None and (
+        mcv.flag == "raised"
+        or (mcv_limit is not None and mcv.canonical is not None and mcv.canonical > mcv_limit.value)
+    ):
         cx.add("flag.macrocytosis", [lab_evidence(mcv)], extra=f"Reference used: {mcv.range_text}.")
     hb = cx.latest("haemoglobin", since=cx.recent_from)
     if hb is not None and hb.flag == "low":

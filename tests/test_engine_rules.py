@@ -1,0 +1,91 @@
+"""Rules that the case suite's review sharpened, tested directly on model-level records."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from b12ms.engine import assess
+from b12ms.knowledge import load_knowledge
+from b12ms.model import Coding, Concept, Condition
+from record_builders import AS_OF, condition, lab, medicine, record
+
+KB = load_knowledge()
+
+
+def ids(a: object) -> set[str]:
+    return {f.id for f in a.findings}  # type: ignore[attr-defined]
+
+
+class TestAnaemiaFlag:
+    def test_pernicious_anaemia_diagnosis_is_not_current_anaemia(self) -> None:
+        """A lifelong pernicious-anaemia diagnosis (D51.0) does not raise the anaemia flag;
+        it is a risk factor, and today's blood count decides anaemia."""
+        pa = Condition(
+            ref="Condition/pa",
+            code=Concept(
+                (Coding("http://hl7.org/fhir/sid/icd-10", "D51.0"),), "Pernicious anaemia"
+            ),
+            clinical_status="active",
+            onset=dt.date(2010, 1, 1),
+        )
+        a = assess(record(pa), KB, as_of=AS_OF)
+        assert "risk.autoimmune_gastritis" in ids(a)
+        assert "flag.anaemia" not in ids(a)
+
+    def test_anaemia_problem_and_low_haemoglobin_raise_it(self) -> None:
+        """An active anaemia problem, or a haemoglobin below its own range, is anaemia."""
+        assert "flag.anaemia" in ids(
+            assess(record(condition("Anemia (disorder)")), KB, as_of=AS_OF)
+        )
+        low_hb = lab("haemoglobin", 10.1, "g/dL", low=12.0, high=15.5)
+        assert "flag.anaemia" in ids(assess(record(low_hb), KB, as_of=AS_OF))
+
+
+class TestMacrocytosis:
+    def test_over_100_flagged_despite_a_wider_laboratory_range(self) -> None:
+        """An MCV of 102 fL is macrocytosis even when the laboratory's upper limit is 104."""
+        a = assess(record(lab("mcv", 102, "fL", high=104, low=80)), KB, as_of=AS_OF)
+        assert "flag.macrocytosis" in ids(a)
+
+    def test_above_a_narrower_laboratory_range_flagged(self) -> None:
+        """An MCV of 99 fL above a laboratory upper limit of 98 is flagged."""
+        a = assess(record(lab("mcv", 99, "fL", high=98, low=80)), KB, as_of=AS_OF)
+        assert "flag.macrocytosis" in ids(a)
+
+    def test_normal_mcv_not_flagged(self) -> None:
+        """An MCV of 92 fL inside its range is not flagged."""
+        a = assess(record(lab("mcv", 92, "fL", high=100, low=80)), KB, as_of=AS_OF)
+        assert "flag.macrocytosis" not in ids(a)
+
+
+class TestVocabulary:
+    def test_asthenia_is_fatigue_and_gait_instability_is_gait(self) -> None:
+        """'Asthenia' reads as fatigue and 'gait instability' as a gait problem."""
+        a = assess(
+            record(
+                condition("Asthenia", onset=dt.date(2026, 8, 1)),
+                condition("Gait instability", onset=dt.date(2026, 8, 1)),
+            ),
+            KB,
+            as_of=AS_OF,
+        )
+        assert {"symptom.fatigue", "symptom.gait_balance"} <= ids(a)
+
+
+class TestShouldTestReason:
+    def test_reasons_name_what_is_missing(self) -> None:
+        """The should-test reason says why testing is or is not indicated."""
+        sym = condition("Numbness", onset=dt.date(2026, 8, 1))
+        cases = {
+            "a symptom or sign, a common risk factor": record(sym, medicine("metformin 500 MG")),
+            "no common (NICE box 2) risk factor": record(sym),
+            "no symptom or sign": record(medicine("metformin 500 MG")),
+            "is within 12 months": record(
+                sym, medicine("metformin"), lab("total_b12", 400, "ng/L")
+            ),
+            "B12 treatment has already started": record(
+                sym, medicine("metformin"), medicine("hydroxocobalamin 1 MG/ML injection")
+            ),
+        }
+        for expected, rec in cases.items():
+            assert expected in assess(rec, KB, as_of=AS_OF).should_test_reason
