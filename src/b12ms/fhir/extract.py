@@ -53,6 +53,7 @@ _CONDITION_SKIP = {
     "refuted": "refuted",
 }
 _MALFORMED = "malformed {}: an element has the wrong JSON type"
+_CACHE_MAX = 1 << 16  # entries in each of the bounded caches below
 
 
 class _Skip(Exception):
@@ -128,15 +129,28 @@ def _check_time(s: str) -> None:
         raise ValueError("bad time zone")
 
 
+# Within one record the same dateTime string recurs (a condition's onset and recordedDate,
+# everything done at one encounter): valid strings are remembered. Bounded: cleared when full.
+_DATES: dict[str, dt.date] = {}
+
+
 def _date(value: Any, element: str) -> dt.date | None:
     """Date of an optional element; an invalid one skips the resource, naming the element."""
     if value is None:
         return None
+    if type(value) is str:
+        day = _DATES.get(value)
+        if day is not None:
+            return day
     try:
-        return parse_fhir_date(value)
+        day = parse_fhir_date(value)
     except ValueError:
         shown = repr(value) if type(value) is str and len(value) <= 40 else "value"
         raise _Skip(f"invalid date {shown} in {element}") from None
+    if len(_DATES) >= _CACHE_MAX:
+        _DATES.clear()
+    _DATES[value] = day
+    return day
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +159,6 @@ def _date(value: Any, element: str) -> dt.date | None:
 
 # Concepts and quantities repeat across a population (the same LOINC code, the same reference
 # range); the model's objects are immutable, so equal ones are shared. Bounded: cleared when full.
-_CACHE_MAX = 1 << 16
 _CONCEPTS: dict[tuple[Any, ...], Concept] = {}
 _QUANTITIES: dict[tuple[Any, ...], Quantity] = {}
 
