@@ -96,8 +96,8 @@ def _cmd_assess(args: argparse.Namespace) -> int:
     from b12ms.render import to_json, to_markdown, to_text
 
     kb = load_knowledge()
-    record = load_record(args.file)
     as_of = args.as_of or dt.date.today()
+    record = load_record(args.file, today=as_of)
     assessment = assess(record, kb, as_of=as_of, guideline=args.guideline)
     if args.format == "json":
         sys.stdout.write(to_json(assessment))

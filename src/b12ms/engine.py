@@ -135,17 +135,24 @@ class _Registry:
     Built once per knowledge base and kept in its cache."""
 
     def __init__(self, kb: Knowledge) -> None:
-        sets: list[MatcherSet] = [s.matchers for s in kb.symptoms]
-        sets += [r.matchers for rf in kb.risk_factors for r in rf.routes]
-        sets += [f.matchers for f in kb.findings.values() if f.matchers is not None]
-        sets += list(kb.treatments.values())
+        owned: list[tuple[str, MatcherSet]] = [(s.id, s.matchers) for s in kb.symptoms]
+        owned += [(rf.id, r.matchers) for rf in kb.risk_factors for r in rf.routes]
+        owned += [(fid, f.matchers) for fid, f in kb.findings.items() if f.matchers is not None]
+        owned += [(f"treatment.{tid}", ms) for tid, ms in kb.treatments.items()]
+        sets = [ms for _, ms in owned]
         self.sets = sets
+        self.owner = [owner for owner, _ in owned]  # the knowledge-base id each set belongs to
+        # Sets read from results or age rather than from coded items: always worth a look.
+        self.always = frozenset(
+            owner for owner, ms in owned if ms.lab_positive is not None or ms.age_above is not None
+        )
         self.index = {id(ms): i for i, ms in enumerate(sets)}
         self.by_domain: dict[str, list[tuple[int, Matcher, bool]]] = {
             d: [(i, m, ms.family) for i, ms in enumerate(sets) if (m := getattr(ms, d)) is not None]
             for d in DOMAINS
         }
         self.memo: dict[tuple[str, Concept, tuple[str, ...], Concept | None, bool], Hits] = {}
+        self.simple: dict[str, dict[Concept, Hits]] = {d: {} for d in DOMAINS}
         self.family_pattern = kb.family_pattern
         self.family_memo: dict[Concept, bool] = {}
 
@@ -168,23 +175,44 @@ class _Registry:
         family: bool = False,
     ) -> Hits:
         """(set number, match) for every matcher set whose `domain` matcher takes the concept."""
+        if not extra and alt is None and not family:
+            # The common case (a coded or named item about the patient) has its own memo per
+            # domain, keyed by the concept alone: no key tuple to build and hash.
+            simple = self.simple[domain]
+            found = simple.get(concept)
+            if found is None:
+                found = self._compute(domain, concept, extra, alt, family)
+                if len(simple) > 200_000:
+                    simple.clear()
+                simple[concept] = found
+            return found
         key = (domain, concept, extra, alt, family)
         found = self.memo.get(key)
         if found is None:
-            out = []
-            for i, matcher, fam in self.by_domain[domain]:
-                if fam != family:
-                    continue
-                hit = matcher.match(concept, extra)
-                if hit is None and alt is not None:
-                    hit = matcher.match(alt)
-                if hit is not None:
-                    out.append((i, hit))
-            found = tuple(out)
+            found = self._compute(domain, concept, extra, alt, family)
             if len(self.memo) > 200_000:
                 self.memo.clear()
             self.memo[key] = found
         return found
+
+    def _compute(
+        self,
+        domain: str,
+        concept: Concept,
+        extra: tuple[str, ...],
+        alt: Concept | None,
+        family: bool,
+    ) -> Hits:
+        out = []
+        for i, matcher, fam in self.by_domain[domain]:
+            if fam != family:
+                continue
+            hit = matcher.match(concept, extra)
+            if hit is None and alt is not None:
+                hit = matcher.match(alt)
+            if hit is not None:
+                out.append((i, hit))
+        return tuple(out)
 
 
 def _registry(kb: Knowledge) -> _Registry:
@@ -522,6 +550,14 @@ class _Context:
                     others.setdefault(i, []).append(ev)
         self.condition_hits = conditions
         self.other_hits = others
+        # The knowledge-base ids this record can possibly produce: the rules skip all others.
+        owner = reg.owner
+        self.live = (
+            {owner[i] for i in conditions}
+            | {owner[i] for i in others}
+            | reg.always
+            | {m.concept_id for m in record.mentions}
+        )
 
     def match_set(self, ms: MatcherSet, *, conditions_active: bool = False) -> list[Evidence]:
         """Evidence for a matcher set of the knowledge base across the record's domains."""
@@ -647,7 +683,10 @@ def assess(
 
     # ---- symptoms -----------------------------------------------------------------------
     symptoms: dict[str, Finding] = {}
+    live = cx.live
     for s in kb.symptoms:
+        if s.id not in live:
+            continue
         ev = cx.match_set(s.matchers, conditions_active=True) + cx.mentions(s.id)
         if ev:
             symptoms[s.id] = Finding(
@@ -664,6 +703,8 @@ def assess(
     # ---- risk factors -------------------------------------------------------------------
     risks: dict[str, Finding] = {}
     for rf in kb.risk_factors:
+        if rf.id not in live:
+            continue
         evidence: list[Evidence] = []
         box2 = False
         sources: list[str] = []
@@ -705,7 +746,7 @@ def assess(
 
     # ---- findings read straight from the record ------------------------------------------
     for fid, d in kb.findings.items():
-        if d.matchers is not None:
+        if d.matchers is not None and fid in live:
             ev = cx.match_set(d.matchers) + cx.mentions(fid)
             if ev:
                 cx.add(fid, _dedupe(ev))

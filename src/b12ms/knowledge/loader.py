@@ -152,7 +152,7 @@ class Matcher:
         hit: MatchHit | None = None
         coding = self.match_codes(concept)
         if coding is not None:
-            hit = (coding.code, coding.system, coding.display)
+            hit = (coding.code, coding.system, coding.display or concept.text or coding.code)
         else:
             text = self.match_text(*concept.names(), *extra)
             if text is not None:
