@@ -462,7 +462,7 @@ class _Context:
             resource=r.obs.ref,
             comparator=q.comparator,
             band=band,
-            flag=r.flag,
+            flag=None if band else r.flag,  # a B12 result is read by its guideline band
             reference_range=r.range_text,
         )
 
@@ -609,7 +609,7 @@ class _Context:
         self.findings[fid] = Finding(
             id=fid,
             kind=d.kind,  # type: ignore[arg-type]
-            label=fid.split(".", 1)[1].replace("_", " "),
+            label=d.label,
             summary=d.summary + (f" {extra}" if extra else ""),
             evidence=tuple(evidence),
             sources=tuple(sources) if sources is not None else d.sources,

@@ -228,6 +228,7 @@ class FindingDef:
 
     id: str
     kind: str
+    label: str
     summary: str
     evidence_status: str
     sources: tuple[str, ...]
@@ -831,10 +832,13 @@ def load_from(root: Traversable) -> Knowledge:
         where = f"findings.toml {fid}"
         if f.get("kind") not in FINDING_KINDS:
             problems.add(where, f"kind must be one of {sorted(FINDING_KINDS)}")
+        if not f.get("label") or not f.get("summary"):
+            problems.add(where, "label and summary are required")
         has_matchers = any(d in f for d in MATCHER_DOMAINS)
         findings[fid] = FindingDef(
             id=fid,
             kind=f.get("kind", ""),
+            label=f.get("label", ""),
             summary=f.get("summary", ""),
             evidence_status=check_status(f.get("evidence_status"), where),
             sources=_sources(f.get("sources"), where, sources, problems),
