@@ -76,7 +76,7 @@ IRREVERSIBLE_ROUTES = frozenset(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class LabResult:
     """One laboratory result, interpreted in its unit family."""
 
@@ -968,21 +968,14 @@ def assess(
     recommendations = sorted(
         recs.values(), key=lambda r: (URGENCY_ORDER[r.urgency], ACTION_ORDER[r.action], r.id)
     )
-    readings = tuple(
-        sorted(
-            (
-                cx.reading(r, cx.band_of(r) if r.lab.id in B12_TESTS else None)
-                for results in cx.labs.values()
-                for r in results
-            ),
-            key=lambda rd: (rd.date, rd.test),
-        )
-    )
+    # One Reading per result, shared by the status and the full list of readings.
+    read = {id(r): cx.reading(r, r.band) for results in cx.labs.values() for r in results}
+    readings = tuple(sorted(read.values(), key=lambda rd: (rd.date, rd.test)))
     status = B12Status(
         band=band,  # type: ignore[arg-type]
         conclusion=conclusion,  # type: ignore[arg-type]
-        basis=tuple(cx.reading(r, b) for r, b in basis),
-        functional_markers=tuple(cx.reading(r) for r in paired),
+        basis=tuple(read[id(r)] for r, _ in basis),
+        functional_markers=tuple(read[id(r)] for r in paired),
         functional_raised=functional_raised,
         sources=conclusion_row.sources,
     )
