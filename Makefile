@@ -36,7 +36,7 @@ unit: setup
 test: lint typecheck unit
 
 bench: setup
-	$(BIN)/python benchmarks/bench_assess.py
+	$(BIN)/python benchmarks/bench_assess.py --seconds 4
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

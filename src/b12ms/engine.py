@@ -847,7 +847,13 @@ def assess(
             ev = [e for f in favour if f in cx.findings for e in cx.findings[f].evidence]
             if ifab is not None and ifab.flag == "positive":
                 ev.append(lab_evidence(ifab))
-            cx.add("ms.features_favour_b12", ev, extra="Present: " + ", ".join(favour) + ".")
+            cx.add(
+                "ms.features_favour_b12",
+                ev,
+                extra="Present: "
+                + ", ".join(kb.findings[f].label.lower() if f in kb.findings else f for f in favour)
+                + ".",
+            )
 
     # ---- should test ----------------------------------------------------------------------
     signs = [f for f in ("flag.anaemia", "flag.macrocytosis") if f in cx.findings]
