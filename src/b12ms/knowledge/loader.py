@@ -259,14 +259,6 @@ class UnitFamily:
 
 
 @dataclasses.dataclass(frozen=True)
-class Limit:
-    """A default reference limit, used only when a result carries no range of its own."""
-
-    value: float
-    sources: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
 class LabDef:
     """A laboratory test b12ms reads."""
 
@@ -277,8 +269,8 @@ class LabDef:
     canonical_unit: str | None
     families: Mapping[str, UnitFamily]
     units: Mapping[str, tuple[str, float]]  # folded spelling -> (family, factor to family unit)
-    default_upper_limit: Limit | None
-    default_lower_limit: Limit | None
+    default_upper_limit: Setting | None
+    default_lower_limit: Setting | None
     positive_words: tuple[str, ...]
     negative_words: tuple[str, ...]
     sources: tuple[str, ...]
@@ -320,7 +312,7 @@ class Conclusion:
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """A number the rules use, with its sources."""
+    """A number the rules use, with its sources (a window, an age, a default reference limit)."""
 
     value: float
     sources: tuple[str, ...]
@@ -590,11 +582,11 @@ def _load_labs(
                 if fold_unit(fam.unit) not in units:
                     problems.add(where, f"family unit {fam.unit!r} missing from units")
 
-        def limit(key: str, _where: str = where, _d: Mapping[str, Any] = d) -> Limit | None:
+        def limit(key: str, _where: str = where, _d: Mapping[str, Any] = d) -> Setting | None:
             raw = _d.get(key)
             if raw is None:
                 return None
-            return Limit(
+            return Setting(
                 float(raw["value"]),
                 _sources(raw.get("sources"), f"{_where}.{key}", sources, problems),
             )
