@@ -627,6 +627,122 @@ def _dedupe(evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:
     )
 
 
+@dataclasses.dataclass(slots=True, kw_only=True)
+class _Facts:
+    """What the recommendation rules need to know, computed by `assess`."""
+
+    band: str
+    conclusion: str
+    basis_test: str | None  # lab id of the latest B12 result
+    has_paired_marker: bool  # an MMA or homocysteine result paired with the B12 result
+    b12_recent: bool
+    recent_functional: bool  # an MMA or homocysteine result within the recent window
+    has_folate: bool
+    low_folate: bool
+    has_ifab: bool
+    symptoms: tuple[str, ...]
+    signs: tuple[str, ...]
+    neurological: tuple[str, ...]
+    risks: frozenset[str]
+    box2_risks: tuple[str, ...]
+    ileal_resection: bool
+    findings: frozenset[str]  # ids of MS-context, caveat and red-flag findings
+    pregnant: bool
+    on_treatment: bool
+    should_test: bool
+    deceased: bool
+
+
+def _recommend(f: _Facts, kb: Knowledge) -> list[Recommendation]:
+    """The recommendation rules, in one place. Treatment is recommended only for a low or
+    indeterminate B12 result and never while treatment is already running."""
+    recs: dict[str, Recommendation] = {}
+
+    def rec(rid: str, because: Iterable[str]) -> None:
+        d = kb.recommendations[rid]
+        recs[rid] = Recommendation(
+            id=rid,
+            urgency=d.urgency,  # type: ignore[arg-type]
+            action=d.action,
+            text=d.text,
+            sources=d.sources,
+            because=tuple(dict.fromkeys(because)),
+            orders=d.orders,
+            evidence_status=d.evidence_status,
+        )
+
+    if f.deceased:
+        return []
+    symptom_ids = [*f.symptoms, *f.signs]
+    has_symptom_or_sign = bool(symptom_ids)
+    n2o = "risk.nitrous_oxide" in f.risks
+    untreated = not f.on_treatment
+
+    # Which test next.
+    if f.should_test:
+        why = [*symptom_ids, *f.box2_risks, "no recent B12 result"]
+        if f.pregnant:
+            rec("test.active_b12", ["caveat.pregnancy", *why])
+        elif n2o:
+            rec("test.homocysteine_or_mma", ["risk.nitrous_oxide", *why])
+        else:
+            rec("test.total_or_active_b12", why)
+    elif has_symptom_or_sign and not f.box2_risks and not f.b12_recent and untreated:
+        rec("test.clinical_judgement", [*symptom_ids, "no common risk factor"])
+    if f.pregnant and f.basis_test == "total_b12" and f.band != "normal":
+        rec("test.active_b12", ["caveat.pregnancy", f"total B12 {f.band}"])
+    if n2o and not f.recent_functional and untreated:
+        rec("test.homocysteine_or_mma", ["risk.nitrous_oxide"])
+    if f.band == "indeterminate" and not f.has_paired_marker and has_symptom_or_sign and untreated:
+        rec("test.mma", ["B12 indeterminate", *symptom_ids])
+    if (
+        f.conclusion == "deficiency_likely"
+        and not (f.risks & EVIDENT_CAUSES)
+        and not f.has_ifab
+        and "risk.autoimmune_gastritis" not in f.risks
+    ):
+        rec("test.intrinsic_factor_antibody", ["B12 deficiency likely", "no evident cause"])
+    likely_or_possible = f.conclusion in ("deficiency_likely", "deficiency_possible")
+    if (likely_or_possible or "flag.raised_homocysteine" in f.findings) and not f.has_folate:
+        rec("test.folate", [f.conclusion])
+
+    # Treatment: only for a low or indeterminate result.
+    low_or_indeterminate = f.band in ("low", "indeterminate")
+    neuro_reasons = list(f.neurological)
+    if "flag.subacute_combined_degeneration" in f.findings:
+        neuro_reasons.append("flag.subacute_combined_degeneration")
+    if low_or_indeterminate and neuro_reasons and untreated:
+        rec("treat.urgent_neuro", [f"B12 {f.band}", *neuro_reasons])
+    elif f.conclusion == "deficiency_likely" and low_or_indeterminate and untreated:
+        rec("treat.start", ["B12 deficiency likely", f"B12 {f.band}"])
+    treating = "treat.urgent_neuro" in recs or "treat.start" in recs
+    irreversible = [r for r in IRREVERSIBLE_ROUTES if r in f.risks]
+    if f.ileal_resection:
+        irreversible.append("risk.ileal_disease_or_resection")  # resection, not Crohn's alone
+    if treating and irreversible:
+        rec("treat.lifelong_if_irreversible", irreversible)
+
+    # Advice and follow-up.
+    testing = any(r.action == "test" for r in recs.values())
+    if (testing or treating) and untreated:
+        rec("advice.blood_before_treatment", ["tests or treatment recommended"])
+    if (likely_or_possible or f.should_test or f.low_folate) and untreated:
+        reasons = (
+            [f.conclusion] if f.conclusion != "not_assessed" else ["B12 deficiency not excluded"]
+        )
+        if f.low_folate:
+            reasons.append("caveat.folate_deficiency")
+        rec("advice.no_folic_acid_alone", reasons)
+    if "risk.metformin" in f.risks and not f.b12_recent and not f.should_test:
+        rec("advice.metformin_monitoring", ["risk.metformin", "no recent B12 result"])
+    if treating or f.on_treatment:
+        rec(
+            "followup.review_3_months",
+            ["treatment recommended" if treating else "on B12 treatment"],
+        )
+    return list(recs.values())
+
+
 def assess(
     record: PatientRecord,
     kb: Knowledge,
@@ -881,98 +997,38 @@ def assess(
         reason = "no common (NICE box 2) risk factor is recorded"
 
     # ---- recommendations ----------------------------------------------------------------
-    recs: dict[str, Recommendation] = {}
-
-    def rec(rid: str, because: Iterable[str]) -> None:
-        d = kb.recommendations[rid]
-        recs[rid] = Recommendation(
-            id=rid,
-            urgency=d.urgency,  # type: ignore[arg-type]
-            action=d.action,
-            text=d.text,
-            sources=d.sources,
-            because=tuple(dict.fromkeys(because)),
-            orders=d.orders,
-            evidence_status=d.evidence_status,
-        )
-
-    symptom_ids = list(symptoms) + signs
-    n2o = "risk.nitrous_oxide" in risks
-    if not deceased:
-        if should_test:
-            why = [*symptom_ids, *box2_risks, "no recent B12 result"]
-            if pregnant:
-                rec("test.active_b12", ["caveat.pregnancy", *why])
-            elif n2o:
-                rec("test.homocysteine_or_mma", ["risk.nitrous_oxide", *why])
-            else:
-                rec("test.total_or_active_b12", why)
-        elif has_symptom_or_sign and not box2_risks and not b12_recent and not on_treatment:
-            rec("test.clinical_judgement", [*symptom_ids, "no common risk factor"])
-        if pregnant and basis and basis[0][0].lab.id == "total_b12" and band != "normal":
-            rec("test.active_b12", ["caveat.pregnancy", f"total B12 {band}"])
-        recent_functional = any(cx.latest(t, cx.recent_from) for t in FUNCTIONAL_TESTS)
-        if n2o and not recent_functional and not on_treatment:
-            rec("test.homocysteine_or_mma", ["risk.nitrous_oxide"])
-        if band == "indeterminate" and not paired and has_symptom_or_sign and not on_treatment:
-            rec("test.mma", ["B12 indeterminate", *symptom_ids])
-        autoimmune_known = "risk.autoimmune_gastritis" in risks
-        if (
-            conclusion == "deficiency_likely"
-            and not (set(risks) & EVIDENT_CAUSES)
-            and cx.latest("intrinsic_factor_antibody") is None
-            and not autoimmune_known
-        ):
-            rec("test.intrinsic_factor_antibody", ["B12 deficiency likely", "no evident cause"])
-        needs_folate = conclusion in ("deficiency_likely", "deficiency_possible") or (
-            "flag.raised_homocysteine" in cx.findings
-        )
-        if needs_folate and not folate:
-            rec("test.folate", [conclusion])
-        low_or_indeterminate = band in ("low", "indeterminate")
-        neuro_reasons = neuro + (
-            ["flag.subacute_combined_degeneration"]
-            if "flag.subacute_combined_degeneration" in cx.findings
-            else []
-        )
-        if low_or_indeterminate and neuro_reasons and not on_treatment:
-            rec("treat.urgent_neuro", [f"B12 {band}", *neuro_reasons])
-        elif conclusion == "deficiency_likely" and low_or_indeterminate and not on_treatment:
-            rec("treat.start", ["B12 deficiency likely", f"B12 {band}"])
-        treating = "treat.urgent_neuro" in recs or "treat.start" in recs
-        irreversible = [r for r in IRREVERSIBLE_ROUTES if r in risks]
-        ileal = risks.get("risk.ileal_disease_or_resection")
-        if ileal is not None and any(e.resource.startswith("Procedure") for e in ileal.evidence):
-            irreversible.append("risk.ileal_disease_or_resection")  # resection, not Crohn's alone
-        if treating and irreversible:  # only with a low or indeterminate result (see above)
-            rec("treat.lifelong_if_irreversible", irreversible)
-        testing = any(r.action == "test" for r in recs.values())
-        if (testing or treating) and not on_treatment:
-            rec("advice.blood_before_treatment", ["tests or treatment recommended"])
-        untreated_possible = (
-            conclusion in ("deficiency_likely", "deficiency_possible") or should_test
-        )
-        if (untreated_possible or low_folate) and not on_treatment:
-            reasons = (
-                [conclusion] if conclusion != "not_assessed" else ["B12 deficiency not excluded"]
-            )
-            if low_folate:
-                reasons.append("caveat.folate_deficiency")
-            rec("advice.no_folic_acid_alone", reasons)
-        if "risk.metformin" in risks and not b12_recent and not should_test:
-            rec("advice.metformin_monitoring", ["risk.metformin", "no recent B12 result"])
-        if treating or on_treatment:
-            rec(
-                "followup.review_3_months",
-                ["treatment recommended" if treating else "on B12 treatment"],
-            )
+    ileal = risks.get("risk.ileal_disease_or_resection")
+    facts = _Facts(
+        band=band,
+        conclusion=conclusion,
+        basis_test=basis[0][0].lab.id if basis else None,
+        has_paired_marker=bool(paired),
+        b12_recent=b12_recent,
+        recent_functional=any(cx.latest(t, cx.recent_from) for t in FUNCTIONAL_TESTS),
+        has_folate=bool(folate),
+        low_folate=bool(low_folate),
+        has_ifab=cx.latest("intrinsic_factor_antibody") is not None,
+        symptoms=tuple(symptoms),
+        signs=tuple(signs),
+        neurological=tuple(neuro),
+        risks=frozenset(risks),
+        box2_risks=tuple(box2_risks),
+        ileal_resection=ileal is not None
+        and any(e.resource.startswith("Procedure") for e in ileal.evidence),
+        findings=frozenset(cx.findings),
+        pregnant=pregnant,
+        on_treatment=bool(on_treatment),
+        should_test=should_test,
+        deceased=deceased,
+    )
+    recs = _recommend(facts, kb)
 
     findings = sorted(
         [*symptoms.values(), *risks.values(), *cx.findings.values()],
         key=lambda f: (KIND_ORDER[f.kind], f.id),
     )
     recommendations = sorted(
-        recs.values(), key=lambda r: (URGENCY_ORDER[r.urgency], ACTION_ORDER[r.action], r.id)
+        recs, key=lambda r: (URGENCY_ORDER[r.urgency], ACTION_ORDER[r.action], r.id)
     )
     # One Reading per result, shared by the status and the full list of readings.
     read = {id(r): cx.reading(r, r.band) for results in cx.labs.values() for r in results}
