@@ -254,3 +254,32 @@ class TestKnowledgeCommands:
         doc = json.loads(out)
         assert "nice-ng239" in doc["sources"]
         assert doc["guidelines"]["nice-ng239"]["bands"]
+
+
+CASES = sorted((ROOT / "tests" / "cases").glob("*.expected.json"))
+
+
+@pytest.mark.parametrize("expected_path", CASES, ids=[p.name.split(".")[0] for p in CASES])
+def test_cli_gives_each_case_its_documented_outcome(
+    expected_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`b12ms assess CASE --as-of DATE --format json` gives the case's documented band,
+    conclusion, should-test answer and recommendations, with exit 0 (or 4 when it skips)."""
+    spec = json.loads(expected_path.read_text())
+    if "xfail" in spec:
+        pytest.xfail(spec["xfail"])
+    bundle_path = expected_path.with_name(expected_path.name.replace(".expected.json", ".json"))
+    code, out, _ = run(
+        capsys, "assess", str(bundle_path), "--as-of", spec["as_of"], "--format", "json"
+    )
+    doc = json.loads(out)
+    expect = spec["expect"]
+    assert code == (EXIT_SKIPPED if doc["skipped"] else EXIT_OK)
+    for key in ("band", "conclusion"):
+        if key in expect:
+            assert doc["b12_status"][key] == expect[key]
+    if "should_test" in expect:
+        assert doc["should_test"] == expect["should_test"]
+    made = {r["id"] for r in doc["recommendations"]}
+    assert set(expect.get("recommendations", [])) <= made
+    assert not set(expect.get("no_recommendations", [])) & made
