@@ -98,6 +98,8 @@ class TestShippedKnowledgeBase:
         cited += [(s.id, s.sources) for s in kb.symptoms]
         cited += [(f.id, f.sources) for f in kb.findings.values()]
         cited += [(r.id, r.sources) for r in kb.recommendations.values()]
+        cited += [(g.id, g.sources) for g in kb.care_gaps.values()]
+        cited += [(f"care gap setting {k}", s.sources) for k, s in kb.care_gap_settings.items()]
         for what, ids in cited:
             assert ids, f"{what} has no source"
             for sid in ids:

@@ -68,6 +68,7 @@ class Finding:
     sources: tuple[str, ...]
     evidence_status: str = "established"  # established | contested | research
     counts_for_testing: bool | None = None  # risk factors: whether NICE box 2 lists this route
+    since: dt.date | None = None  # medicine risk factors: earliest order of that medicine
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -82,6 +83,8 @@ class Finding:
         }
         if self.counts_for_testing is not None:
             out["nice_common_risk_factor"] = self.counts_for_testing
+        if self.since is not None:
+            out["since"] = self.since.isoformat()
         return out
 
 
@@ -151,6 +154,27 @@ class Reading:
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
+class Exposure:
+    """A course of B12 replacement found in the record."""
+
+    resource: str
+    display: str | None
+    start: dt.date | None
+    end: dt.date | None  # as recorded, or as b12ms reads a stopped order (see knowledge README)
+    current: bool  # running at the as-of date or within the recent-result window
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "resource": self.resource,
+            "display": self.display,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "current": self.current,
+        }
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
 class B12Status:
     """How the B12 results read."""
 
@@ -207,6 +231,7 @@ class Assessment:
     recommendations: tuple[Recommendation, ...]
     skipped: tuple[Skip, ...]
     readings: tuple[Reading, ...] = ()  # every lab result read, oldest first (charts, reports)
+    b12_treatments: tuple[Exposure, ...] = ()  # B12 replacement courses, oldest first
 
     def finding(self, finding_id: str) -> Finding | None:
         """The finding with this id, if present."""
@@ -235,4 +260,5 @@ class Assessment:
             "recommendations": [r.to_dict() for r in self.recommendations],
             "skipped": [{"resource": s.resource, "reason": s.reason} for s in self.skipped],
             "readings": [r.to_dict() for r in self.readings],
+            "b12_treatments": [t.to_dict() for t in self.b12_treatments],
         }

@@ -13,7 +13,6 @@ the knowledge base; this module holds only the logic that combines them:
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
@@ -24,12 +23,14 @@ from b12ms.assessment import (
     Assessment,
     B12Status,
     Evidence,
+    Exposure,
     Finding,
     PatientSummary,
     Reading,
     Recommendation,
     Skip,
 )
+from b12ms.dates import age_on, shift_months
 from b12ms.knowledge import Guideline, Knowledge, LabDef, Matcher, MatcherSet
 from b12ms.knowledge.loader import fold_unit
 from b12ms.model import (
@@ -107,18 +108,6 @@ class LabResult:
             parts.append(f"<= {_fmt(high)}")
         note = "laboratory range" if kind == "laboratory" else "default: no laboratory range given"
         return f"{' and '.join(parts)} {unit} ({note})"
-
-
-def _shift_months(day: dt.date, months: int) -> dt.date:
-    """The same day of the month `months` later (negative: earlier), clamped to the month's end."""
-    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    if day.day <= 28:
-        return dt.date(y, m + 1, day.day)
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
-
-
-def _age(birth: dt.date, on: dt.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def _fmt(value: float) -> str:
@@ -234,7 +223,7 @@ class _Context:
         self.g = guideline
         months = int(guideline.setting("recent_result_months").value)
         self.recent_months = months
-        self.recent_from = _shift_months(as_of, -months)
+        self.recent_from = shift_months(as_of, -months)
         self.skipped: list[Skip] = [
             Skip(resource=s.resource, reason=s.reason) for s in record.skipped
         ]
@@ -484,7 +473,7 @@ class _Context:
         is taken to have covered the recent-result window after it started."""
         end = m.end
         if end is None and m.start is not None and m.status in ("stopped", "completed"):
-            end = _shift_months(m.start, self.recent_months)
+            end = shift_months(m.start, self.recent_months)
         return m.start, end
 
     def med_current_or_recent(self, m: Medication) -> bool:
@@ -756,7 +745,7 @@ def assess(
     patient = record.patient
     age: int | None = None
     if patient.birth_date is not None and patient.birth_date <= as_of:
-        age = _age(patient.birth_date, as_of)
+        age = age_on(patient.birth_date, as_of)
     elif patient.age_years is not None:
         age = patient.age_years
     deceased = patient.deceased and (
@@ -842,13 +831,18 @@ def assess(
         if not evidence:
             continue
         extra = ""
+        # How long: the earliest order of the medicine, current or not (yearly renewals are
+        # separate orders), counted only when the risk factor is present now.
+        route_sets = {cx.registry.index[id(r.matchers)] for r in rf.routes}
         starts = [
-            e.date for e in evidence if e.date is not None and e.resource.startswith("Medication")
+            m.start
+            for m, hits in cx.medication_hits
+            if m.start is not None and m.start <= as_of and any(i in route_sets for i, _ in hits)
         ]
-        if starts:
-            first = min(starts)
-            years = (as_of - first).days / 365.25
-            extra = f"On record since {first.isoformat()} (about {years:.0f} years)."
+        since = min(starts) if starts else None
+        if since is not None:
+            years = (as_of - since).days / 365.25
+            extra = f"On record since {since.isoformat()} (about {years:.0f} years)."
         risks[rf.id] = Finding(
             id=rf.id,
             kind="risk_factor",
@@ -858,6 +852,7 @@ def assess(
             sources=tuple(dict.fromkeys(sources)) or rf.sources,
             evidence_status=rf.evidence_status,
             counts_for_testing=box2,
+            since=since,
         )
 
     # ---- findings read straight from the record ------------------------------------------
@@ -1054,4 +1049,19 @@ def assess(
         recommendations=tuple(recommendations),
         skipped=tuple(cx.skipped),
         readings=readings,
+        b12_treatments=tuple(
+            sorted(
+                (
+                    Exposure(
+                        resource=m.ref,
+                        display=e.display,
+                        start=m.start,
+                        end=cx._med_window(m)[1],
+                        current=cx.med_current_or_recent(m),
+                    )
+                    for m, e in treatments
+                ),
+                key=lambda x: (x.start or dt.date.min, x.resource),
+            )
+        ),
     )

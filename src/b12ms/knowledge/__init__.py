@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from b12ms.knowledge.loader import (
     Band,
+    CareGapDef,
     Conclusion,
     FindingDef,
     Guideline,
@@ -31,6 +32,7 @@ from b12ms.knowledge.loader import (
 
 __all__ = [
     "Band",
+    "CareGapDef",
     "Conclusion",
     "FindingDef",
     "Guideline",

@@ -249,6 +249,18 @@ class RecommendationDef:
 
 
 @dataclasses.dataclass(frozen=True)
+class CareGapDef:
+    """A population care gap: wording, priority and sources (when it applies is logic)."""
+
+    id: str
+    label: str
+    summary: str
+    priority: int
+    evidence_status: str
+    sources: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class UnitFamily:
     """Units of one dimension for one lab, e.g. total B12 by mass (ng/L) or molar (pmol/L)."""
 
@@ -374,6 +386,8 @@ class Knowledge:
     recommendations: Mapping[str, RecommendationDef]
     treatments: Mapping[str, MatcherSet]
     treatment_sources: Mapping[str, tuple[str, ...]]
+    care_gaps: Mapping[str, CareGapDef]
+    care_gap_settings: Mapping[str, Setting]
     family_pattern: re.Pattern[str]
     negative_values: frozenset[str]
     _lab_index: Mapping[tuple[str, str], str] = dataclasses.field(repr=False, compare=False)
@@ -873,11 +887,38 @@ def load_from(root: Traversable) -> Knowledge:
     if "b12_replacement" not in treatments:
         problems.add("treatments.toml", "b12_replacement is required")
 
+    gap_spec = _read_toml(root, files.get("care_gaps", "care_gaps.toml"), problems)
+    care_gaps: dict[str, CareGapDef] = {}
+    for gid, gd in gap_spec.get("gap", {}).items():
+        where = f"care_gaps.toml {gid}"
+        priority = gd.get("priority")
+        if not isinstance(priority, int) or not 1 <= priority <= 5:
+            problems.add(where, "priority must be a whole number from 1 to 5")
+            priority = 5
+        if not gd.get("label") or not gd.get("summary"):
+            problems.add(where, "label and summary are required")
+        care_gaps[gid] = CareGapDef(
+            id=gid,
+            label=gd.get("label", ""),
+            summary=gd.get("summary", ""),
+            priority=priority,
+            evidence_status=check_status(gd.get("evidence_status"), where),
+            sources=_sources(gd.get("sources"), where, sources, problems),
+        )
+    care_gap_settings = {
+        key: Setting(
+            float(v["value"]),
+            _sources(v.get("sources"), f"care_gaps.toml {key}", sources, problems),
+        )
+        for key, v in gap_spec.get("settings", {}).items()
+    }
+
     _check_ids(
         [rf.id for rf in risk_factors]
         + [s.id for s in symptoms]
         + list(findings)
-        + list(recommendations),
+        + list(recommendations)
+        + list(care_gaps),
         "knowledge base",
         problems,
     )
@@ -912,6 +953,8 @@ def load_from(root: Traversable) -> Knowledge:
         recommendations=recommendations,
         treatments=treatments,
         treatment_sources=treatment_sources,
+        care_gaps=care_gaps,
+        care_gap_settings=care_gap_settings,
         family_pattern=family_pattern,
         negative_values=frozenset(v.lower() for v in matching.get("negative_values", [])),
         _lab_index=lab_index,
