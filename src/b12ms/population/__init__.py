@@ -1,0 +1,1 @@
+"""Population screening: FHIR Bulk Data NDJSON in, care-gap worklists and a report out."""
