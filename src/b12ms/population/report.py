@@ -303,7 +303,7 @@ def _metformin_buckets(
     bounds = sorted({window_months, 24, 60})
     bounds = [b for b in bounds if b >= window_months]
     limits = [(as_of - shift_months(as_of, -m)).days for m in bounds]
-    labels = [f"< {_months_text(bounds[0])}"]
+    labels = [f"≤ {_months_text(bounds[0])}"]
     for a, b in itertools.pairwise(bounds):
         if a % 12 == 0 and b % 12 == 0:
             labels.append(f"{a // 12}–{_months_text(b)}")
@@ -317,7 +317,7 @@ def _metformin_buckets(
             never += 1
             continue
         i = 0
-        while i < len(limits) and d >= limits[i]:
+        while i < len(limits) and d > limits[i]:  # on the day itself counts as within
             i += 1
         counts[i] += 1
     out = [(labels[0], counts[0], "within")]
