@@ -284,3 +284,21 @@ def test_knowledge_base_mismatch_is_flagged(
     summary, rows = population
     page = render_report(dict(summary, kb_sha256="0" * 64), rows, KB)
     assert "Knowledge-base mismatch" in page
+
+
+def test_rows_read_back_from_csv(population: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """Rows whose values are all strings (read back from the CSV) render the same facts."""
+    summary, rows = population
+    row = next(r for r in rows if r["latest_b12_value"] is not None and not r["ms"])
+    as_text = {
+        k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in row.items()
+    }
+    work = section(render_report(summary, [as_text], KB), "h-work")
+    assert 'class="ms-tag"' not in work  # "false" is not true
+    assert _badge_of(row["priority"]) in work
+    assert f"{float(row['latest_b12_value']):.1f}".rstrip("0").rstrip(".") in work
+
+
+def _badge_of(priority: int) -> str:
+    return f'<span class="badge p{priority}"'

@@ -11,11 +11,12 @@ as-of date and an optional `generated_at` the caller passes.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import html
 import itertools
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from b12ms.dates import shift_months
@@ -600,13 +601,7 @@ def _split(value: object) -> list[str]:
     return [p for p in str(value or "").split(";") if p]
 
 
-def _worklist_section(rows: Sequence[Mapping[str, Any]], kb: Knowledge) -> str:
-    total = len(rows)
-    ordered = sorted(
-        enumerate(rows),
-        key=lambda ir: (_int_or(ir[1].get("priority"), 99), str(ir[1].get("patient_id")), ir[0]),
-    )
-    shown = [r for _, r in ordered[:MAX_TABLE_ROWS]]
+def _worklist_section(shown: Sequence[Mapping[str, Any]], total: int, kb: Knowledge) -> str:
     risk_labels = {rf.id: rf.label for rf in kb.risk_factors}
     body = []
     for i, r in enumerate(shown):
@@ -636,8 +631,8 @@ def _worklist_section(rows: Sequence[Mapping[str, Any]], kb: Knowledge) -> str:
         )
         band = str(r.get("band") or "")
         conclusion = str(r.get("conclusion") or "")
-        value = r.get("latest_b12_value")
-        si = r.get("latest_b12_value_si")
+        value = _as_float(r.get("latest_b12_value"))
+        si = _as_float(r.get("latest_b12_value_si"))
         unit = str(r.get("latest_b12_unit") or "")
         if value is None:
             b12 = '<span class="muted">none</span>'
@@ -646,7 +641,7 @@ def _worklist_section(rows: Sequence[Mapping[str, Any]], kb: Knowledge) -> str:
             b12 = f"{_e(test)}{_e(_fmt_value(value))} {_e(unit)}"
             if si is not None and unit != "pmol/L":
                 b12 += f' <span class="muted">({_e(_fmt_value(si))} pmol/L)</span>'
-        ms = '<span class="ms-tag">MS</span>' if r.get("ms") else ""
+        ms = '<span class="ms-tag">MS</span>' if _truthy(r.get("ms")) else ""
         body.append(
             f'<tr data-i="{i}">'
             f'<td data-sort="{_int_or(r.get("priority"), 99)}">{_badge(r.get("priority"))}</td>'
@@ -699,6 +694,23 @@ def _worklist_section(rows: Sequence[Mapping[str, Any]], kb: Knowledge) -> str:
     )
 
 
+def _most_urgent(
+    rows: Iterable[Mapping[str, Any]], limit: int
+) -> tuple[list[Mapping[str, Any]], int]:
+    """The `limit` most urgent rows (priority, then patient id, then input order) and the count
+    of all rows; streams, so an iterator over a million rows is never held in memory."""
+    total = 0
+
+    def keyed() -> Iterator[tuple[int, str, int, Mapping[str, Any]]]:
+        nonlocal total
+        for i, r in enumerate(rows):
+            total += 1
+            yield (_int_or(r.get("priority"), 99), str(r.get("patient_id")), i, r)
+
+    best = heapq.nsmallest(limit, keyed(), key=lambda k: k[:3])
+    return [k[3] for k in best], total
+
+
 def _int_or(value: object, default: int) -> int:
     try:
         return int(str(value))
@@ -706,10 +718,25 @@ def _int_or(value: object, default: int) -> int:
         return default
 
 
-def _fmt_value(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}".rstrip("0").rstrip(".")
-    return str(value)
+def _fmt_value(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _as_float(value: object) -> float | None:
+    """A number from a row value (rows read back from CSV hold strings)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _truthy(value: object) -> bool:
+    """A boolean from a row value: True, or 'true'/'1' as read back from CSV."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
 
 
 def _cited_sources(kb: Knowledge) -> list[str]:
@@ -755,15 +782,20 @@ def _sources_section(kb: Knowledge) -> str:
 
 def _inputs_section(summary: Mapping[str, Any]) -> str:
     malformed: Sequence[Any] = summary.get("malformed_lines", []) or []
+    malformed_total = int(summary.get("malformed_lines_total", len(malformed)))
     seconds = summary.get("seconds")
     facts = [
         ("Files read", f"{int(summary.get('files_read', 0)):,}"),
         ("FHIR resources read", f"{int(summary.get('resources_read', 0)):,}"),
         ("Patients", f"{int(summary.get('patients', 0)):,}"),
         ("Deceased (no care gaps)", f"{int(summary.get('deceased', 0)):,}"),
-        ("Malformed lines", f"{len(malformed):,}"),
+        ("Malformed lines (skipped)", f"{malformed_total:,}"),
         ("Entries skipped inside records", f"{int(summary.get('skipped_entries', 0)):,}"),
     ]
+    if "resources_without_patient" in summary:
+        facts.append(
+            ("Resources without a patient", f"{int(summary['resources_without_patient']):,}")
+        )
     if isinstance(seconds, int | float):
         facts.append(("Screen time", f"{seconds:,.1f} s"))
     listed = []
@@ -775,10 +807,10 @@ def _inputs_section(summary: Mapping[str, Any]) -> str:
             where, why = str(m), ""
         listed.append(f"<li><code>{_e(where)}</code> {_e(why)}</li>")
     more = ""
-    if len(malformed) > MAX_MALFORMED_LISTED:
+    if malformed_total > len(listed):
         more = (
-            f'<p class="note">First {MAX_MALFORMED_LISTED} of {len(malformed):,} malformed '
-            "lines listed; the screen's log has them all.</p>"
+            f'<p class="note">First {len(listed)} of {malformed_total:,} malformed lines '
+            "listed; the screen's JSON summary lists more.</p>"
         )
     return (
         '<section aria-labelledby="h-in"><h2 id="h-in">Input notes</h2><dl class="facts">'
@@ -942,7 +974,7 @@ def render_report(
     `summary` is `PopulationSummary.to_dict()`, `rows` the worklist rows (WORKLIST_COLUMNS
     keys; the most urgent 5,000 are listed), `generated_at` an optional timestamp to print.
     """
-    row_list = list(rows)
+    shown, total = _most_urgent(rows, MAX_TABLE_ROWS)
     as_of = str(summary.get("as_of", ""))
     heading = title or f"B12 care gaps: population report, {as_of}"
     parts = [
@@ -955,7 +987,7 @@ def render_report(
         _gap_section(summary, kb),
         _b12_section(summary, kb),
         _metformin_section(summary, kb),
-        _worklist_section(row_list, kb),
+        _worklist_section(shown, total, kb),
         _sources_section(kb),
         _inputs_section(summary),
         f"<footer>b12ms population report · knowledge base {_e(kb.version)} "
