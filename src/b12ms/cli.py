@@ -118,7 +118,28 @@ def _parser() -> argparse.ArgumentParser:
         description="Example:\n  b12ms kb validate",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    serve = sub.add_parser(
+        "serve",
+        help="run the CDS Hooks service (needs the service extras: fastapi, uvicorn, ...)",
+        description=(
+            "Run the CDS Hooks 2.0 service with OpenAPI docs at /docs.\n\n"
+            "Example:\n  b12ms serve --config service.toml --port 8080"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--config", default=None, metavar="FILE", help="service config (TOML)")
+    serve.add_argument(
+        "--dev", action="store_true", help="development only: turn client authentication OFF"
+    )
     return parser
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from b12ms.service.app import run
+
+    return run(host=args.host, port=args.port, config_path=args.config, dev=args.dev)
 
 
 def _cmd_assess(args: argparse.Namespace) -> int:
@@ -250,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "assess":
             return _cmd_assess(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
         if args.command == "synth":
             return _cmd_synth(args)
         return _cmd_kb(args)
