@@ -18,6 +18,7 @@ leaves a half-written population at `out`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -178,6 +179,11 @@ class _Output:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _close_all(writers: dict[str, _TypeWriter]) -> None:
+    for w in writers.values():
+        w.close()
+
+
 def _written_by_synth(folder: Path) -> bool:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -218,7 +224,8 @@ def generate(
     malformed: list[dict[str, Any]] = []
     relevant = 0
     dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-    with _Output(out, force) as tmp:
+    with _Output(out, force) as tmp, contextlib.ExitStack() as closing:
+        closing.callback(_close_all, writers)
         with open(tmp / GROUND_TRUTH, "w", encoding="ascii", newline="\n") as truth_file:
             truth_buf: list[str] = []
             for i in range(patients):
@@ -253,8 +260,7 @@ def generate(
                     progress(i + 1)
             truth_buf.append("")
             truth_file.write("\n".join(truth_buf) if len(truth_buf) > 1 else "")
-        for w in writers.values():
-            w.close()
+        closing.close()
         files: list[tuple[str, str, int]] = [
             (rtype, name, count)
             for rtype in sorted(writers)
