@@ -63,9 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     assess.add_argument(
         "--format",
-        choices=("text", "json", "markdown"),
+        choices=("text", "json", "markdown", "html"),
         default="text",
-        help="output format (default: text; json is the stable contract)",
+        help="output format (default: text; json is the stable contract; html is the "
+        "self-contained report page)",
     )
     assess.add_argument(
         "--guideline", default=None, help="guideline profile id (default: nice-ng239)"
@@ -156,6 +157,10 @@ def _cmd_assess(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json(assessment))
     elif args.format == "markdown":
         sys.stdout.write(to_markdown(assessment, kb))
+    elif args.format == "html":
+        from b12ms.web.render import patient_report_html
+
+        sys.stdout.write(patient_report_html(assessment, kb, form_link=False))
     else:
         sys.stdout.write(to_text(assessment, kb))
     for skip in assessment.skipped:
