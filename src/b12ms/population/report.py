@@ -54,6 +54,9 @@ CONCLUSION_ORDER = {
 INK = "#1b1f24"
 MUTED = "#4b5563"
 BAR = "#1f4e79"
+# Priority colours, shared by the badges (CSS below) and the care-gap bars; white text on each
+# has contrast >= 4.5:1. Priority is always also written as text (P1..P5).
+PRIORITY_FILL = {1: "#9b1c1c", 2: "#9a4300", 3: "#1f5f8b", 4: "#3d6b35", 5: "#5b4a72"}
 BAND_FILL = {"low": "#f9d9d6", "indeterminate": "#fcebc4", "normal": "#dcefe0"}
 BAND_INK = {"low": "#8a1c12", "indeterminate": "#7a4b00", "normal": "#1e5b2e"}
 
@@ -143,7 +146,7 @@ def _gap_chart(kb: Knowledge, counts: Mapping[str, int], living: int) -> str:
             + "</text>"
         )
         w = span * n / peak
-        fill = "url(#gap-chart-research)" if research else BAR
+        fill = "url(#gap-chart-research)" if research else PRIORITY_FILL.get(g.priority, BAR)
         stroke = ' stroke="#6b4a8c" stroke-width="1"' if research else ""
         out.append(
             f'<rect x="{left}" y="{y + 21}" width="{span}" height="20" fill="#f1f3f5"/>'
@@ -167,7 +170,7 @@ def _b12_cutoffs(bands: Sequence[Band]) -> tuple[float, float]:
 def _nice_step(span: float, target: int) -> float:
     raw = span / target
     mag = 10.0 ** math.floor(math.log10(raw))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 2, 2.5, 4, 5, 10):
         if m * mag >= raw:
             return m * mag
     return 10 * mag
@@ -179,7 +182,9 @@ def _b12_chart(values: Mapping[str, Sequence[float]], bands: Sequence[Band]) -> 
     # above it are counted beside each panel rather than stretching the axis.
     tick = _nice_step(3 * hi_cut, 8)
     x_max = math.ceil(3 * hi_cut / tick) * tick
-    bin_w = _nice_step(x_max, 40)
+    # Fewer, wider bins for small populations, so a histogram is not mostly ones and zeros.
+    total = sum(len(values.get(g, ())) for g, _ in GROUPS)
+    bin_w = _nice_step(x_max, 40 if total >= 2000 else 25 if total >= 300 else 16)
     n_bins = math.ceil(x_max / bin_w)
     x_max = n_bins * bin_w
 
@@ -471,7 +476,7 @@ def _gap_section(summary: Mapping[str, Any], kb: Knowledge) -> str:
             f'<th scope="row"><span title="{_e(g.summary)}">{_e(g.label)}</span>'
             f'<span class="gap-summary">{_e(g.summary)}</span></th>'
             f'<td class="num">{n:,}</td><td class="num">{_pct(n, living)}</td>'
-            f"<td>{_badge(g.priority)}</td><td>{status}</td><td>{srcs}</td></tr>"
+            f'<td>{_badge(g.priority)}</td><td>{status}</td><td class="srcs">{srcs}</td></tr>'
         )
     unknown = sorted(set(counts) - set(kb.care_gaps))
     for gid in unknown:
@@ -489,8 +494,9 @@ def _gap_section(summary: Mapping[str, Any], kb: Knowledge) -> str:
     return (
         '<section aria-labelledby="h-gaps"><h2 id="h-gaps">Care gaps</h2>'
         '<p class="lead">Patients with each care gap; a patient can have several. Share is of '
-        f"the {living:,} living patients. Priority runs from 1 (act now) to 5 (context only); "
-        "research-context gaps are hatched and are not evidence for treatment.</p>"
+        f"the {living:,} living patients. Priority runs from 1 (act now) to 5 (context only) "
+        "and colours the bars; research-context gaps are hatched and are not evidence for "
+        "treatment.</p>"
         f"<figure>{_gap_chart(kb, counts, living)}</figure>"
         + (
             f'<p class="prio-line"><strong>Worklist rows by priority</strong> '
@@ -498,7 +504,7 @@ def _gap_section(summary: Mapping[str, Any], kb: Knowledge) -> str:
             if pc
             else ""
         )
-        + '<table class="data"><caption>Care gap counts</caption><thead><tr>'
+        + '<table class="data gaps-table"><caption>Care gap counts</caption><thead><tr>'
         '<th scope="col">Care gap</th><th scope="col" class="num">Patients</th>'
         '<th scope="col" class="num">Share of living</th><th scope="col">Priority</th>'
         '<th scope="col">Evidence</th><th scope="col">Sources</th></tr></thead><tbody>'
@@ -638,7 +644,7 @@ def _worklist_section(shown: Sequence[Mapping[str, Any]], total: int, kb: Knowle
             b12 = '<span class="muted">none</span>'
         else:
             test = "active " if r.get("latest_b12_test") == "active_b12" else ""
-            b12 = f"{_e(test)}{_e(_fmt_value(value))} {_e(unit)}"
+            b12 = f'<span class="nw">{_e(test)}{_e(_fmt_value(value))} {_e(unit)}</span>'
             if si is not None and unit != "pmol/L":
                 b12 += f' <span class="muted">({_e(_fmt_value(si))} pmol/L)</span>'
         ms = '<span class="ms-tag">MS</span>' if _truthy(r.get("ms")) else ""
@@ -709,6 +715,10 @@ def _most_urgent(
 
     best = heapq.nsmallest(limit, keyed(), key=lambda k: k[:3])
     return [k[3] for k in best], total
+
+
+def _badge_css() -> str:
+    return "".join(f".badge.p{p}{{background:{c}}}" for p, c in sorted(PRIORITY_FILL.items()))
 
 
 def _int_or(value: object, default: int) -> int:
@@ -857,7 +867,7 @@ svg .val{font-size:14px;fill:#1b1f24;font-weight:700}
 svg .muted{fill:#4b5563;font-weight:400}
 svg .small{font-size:12.5px;fill:#1b1f24}
 svg .muted.small{fill:#4b5563}
-svg .band-cap{font-size:13.5px;font-weight:700}
+svg .band-cap{font-size:12.5px;font-weight:700}
 svg .tag-research{font-size:11.5px;fill:#4a2a6b;font-weight:700;letter-spacing:.04em}
 .legend{list-style:none;padding:0;margin:.3rem 0 0;display:flex;flex-wrap:wrap;gap:.3rem 1.4rem;
 font-size:.9rem}
@@ -872,6 +882,8 @@ table.data th,table.data td{border-bottom:1px solid var(--line);padding:.4rem .5
 text-align:left;vertical-align:top}
 table.data thead th{background:#eef1f4;border-bottom:2px solid #8c959f;white-space:nowrap}
 table.data tbody th{font-weight:600}
+table.gaps-table th[scope=row]{width:44%}
+table.gaps-table td.srcs{font-size:.82rem;width:22%}table.gaps-table td.srcs a{white-space:nowrap}
 .num{text-align:right!important;font-variant-numeric:tabular-nums;white-space:nowrap}
 .gap-summary{display:block;font-weight:400;color:var(--muted);font-size:.85rem;max-width:60ch}
 tr.research th{border-left:4px solid #6b4a8c}
@@ -879,15 +891,13 @@ tr.research th{border-left:4px solid #6b4a8c}
 padding:0 .35rem;border-radius:4px;font-size:.8rem;white-space:nowrap}
 .badge{display:inline-block;border-radius:4px;padding:.05rem .4rem;font-weight:700;
 font-size:.8rem;color:#fff;background:#57606a;white-space:nowrap}
-.badge.p1{background:#9b1c1c}.badge.p2{background:#9a4300}.badge.p3{background:#1f5f8b}
-.badge.p4{background:#3d6b35}.badge.p5{background:#5b4a72}
 .badge-word{font-weight:600}
 .prio-line{font-size:.95rem}.prio-count{margin-right:.9rem;white-space:nowrap}
 .table-wrap{overflow-x:auto}
 table.worklist{font-size:.86rem}
 table.worklist td,table.worklist th{padding:.35rem .45rem}
 .worklist .pid{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-weight:600;
-word-break:break-all;max-width:14ch}
+overflow-wrap:anywhere;min-width:17ch;max-width:21ch}
 ul.gaps,ul.plain{list-style:none;margin:0;padding:0}
 ul.gaps li{margin:0 0 .15rem;padding-left:.6rem;border-left:3px solid var(--bar)}
 ul.gaps li.research{border-left:3px dashed #6b4a8c;font-style:italic}
@@ -895,10 +905,11 @@ ul.gaps li[title],ul.recs li[title]{cursor:help}
 ul.recs li.urgent{color:#9b1c1c;font-weight:600}
 ul.inline li{display:inline}
 ul.inline li+li::before{content:" · ";color:var(--muted);font-weight:400}
-.worklist td.date{white-space:nowrap}.worklist td.recs{min-width:24ch}
+.worklist td.date{white-space:nowrap}.worklist td.recs{min-width:22ch}
+table.worklist thead th{white-space:normal}
 .worklist td.gapcell{min-width:16ch}
 .worklist td.recs{font-size:.8rem}
-.concl{display:block;margin-top:.15rem}
+.concl{display:block;margin-top:.15rem}.nw{white-space:nowrap}
 .ms-tag{display:inline-block;margin-left:.4rem;padding:0 .3rem;border:1px solid var(--ink);
 border-radius:3px;font-size:.75rem;font-family:system-ui,sans-serif;word-break:normal}
 .band{display:inline-block;padding:0 .35rem;border-radius:3px;border:1px solid #8c959f;
@@ -982,7 +993,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta name="generator" content="b12ms {_e(summary.get("engine", ""))}">',
-        f"<title>{_e(heading)}</title><style>{CSS}</style></head><body><main>",
+        f"<title>{_e(heading)}</title><style>{CSS}{_badge_css()}</style></head><body><main>",
         _header(summary, kb, heading, generated_at),
         _gap_section(summary, kb),
         _b12_section(summary, kb),
