@@ -40,6 +40,7 @@ WORKLIST_COLUMNS: tuple[str, ...] = (
     "sex",
     "as_of",
     "kb_version",
+    "ms_like_symptoms",
 )
 
 
@@ -169,4 +170,5 @@ def worklist_row(a: Assessment, gaps: tuple[CareGap, ...]) -> dict[str, Any] | N
         "sex": a.patient.sex,
         "as_of": a.as_of.isoformat(),
         "kb_version": a.kb_version,
+        "ms_like_symptoms": a.finding("ms.overlapping_symptoms") is not None,
     }

@@ -649,9 +649,10 @@ def _recommend(f: _Facts, kb: Knowledge) -> list[Recommendation]:
 
     def rec(rid: str, because: Iterable[str]) -> None:
         d = kb.recommendations[rid]
+        urgency = "urgent" if d.urgent_with_neurological and f.neurological else d.urgency
         recs[rid] = Recommendation(
             id=rid,
-            urgency=d.urgency,  # type: ignore[arg-type]
+            urgency=urgency,  # type: ignore[arg-type]
             action=d.action,
             text=d.text,
             sources=d.sources,
@@ -666,9 +667,12 @@ def _recommend(f: _Facts, kb: Knowledge) -> list[Recommendation]:
     has_symptom_or_sign = bool(symptom_ids)
     n2o = "risk.nitrous_oxide" in f.risks
     untreated = not f.on_treatment
+    # A low or indeterminate result older than the window no longer says what the level is
+    # now: it asks for a fresh sample, not for treatment.
+    stale_abnormal = f.band in ("low", "indeterminate") and not f.b12_recent and untreated
 
     # Which test next.
-    if f.should_test:
+    if f.should_test and not stale_abnormal:
         why = [*symptom_ids, *f.box2_risks, "no recent B12 result"]
         if f.pregnant:
             rec("test.active_b12", ["caveat.pregnancy", *why])
@@ -676,13 +680,21 @@ def _recommend(f: _Facts, kb: Knowledge) -> list[Recommendation]:
             rec("test.homocysteine_or_mma", ["risk.nitrous_oxide", *why])
         else:
             rec("test.total_or_active_b12", why)
+    elif stale_abnormal:
+        rec("test.repeat_b12", [f"B12 {f.band} in a result older than the window", *symptom_ids])
     elif has_symptom_or_sign and not f.box2_risks and not f.b12_recent and untreated:
         rec("test.clinical_judgement", [*symptom_ids, "no common risk factor"])
     if f.pregnant and f.basis_test == "total_b12" and f.band != "normal":
         rec("test.active_b12", ["caveat.pregnancy", f"total B12 {f.band}"])
     if n2o and not f.recent_functional and untreated:
         rec("test.homocysteine_or_mma", ["risk.nitrous_oxide"])
-    if f.band == "indeterminate" and not f.has_paired_marker and has_symptom_or_sign and untreated:
+    if (
+        f.band == "indeterminate"
+        and f.b12_recent
+        and not f.has_paired_marker
+        and has_symptom_or_sign
+        and untreated
+    ):
         rec("test.mma", ["B12 indeterminate", *symptom_ids])
     if (
         f.conclusion == "deficiency_likely"
@@ -695,8 +707,8 @@ def _recommend(f: _Facts, kb: Knowledge) -> list[Recommendation]:
     if (likely_or_possible or "flag.raised_homocysteine" in f.findings) and not f.has_folate:
         rec("test.folate", [f.conclusion])
 
-    # Treatment: only for a low or indeterminate result.
-    low_or_indeterminate = f.band in ("low", "indeterminate")
+    # Treatment: only for a low or indeterminate result that is recent.
+    low_or_indeterminate = f.band in ("low", "indeterminate") and f.b12_recent
     neuro_reasons = list(f.neurological)
     if "flag.subacute_combined_degeneration" in f.findings:
         neuro_reasons.append("flag.subacute_combined_degeneration")

@@ -246,6 +246,7 @@ class RecommendationDef:
     orders: tuple[str, ...]
     evidence_status: str
     sources: tuple[str, ...]
+    urgent_with_neurological: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -875,6 +876,7 @@ def load_from(root: Traversable) -> Knowledge:
             orders=orders,
             evidence_status=check_status(r.get("evidence_status"), where),
             sources=_sources(r.get("sources"), where, sources, problems),
+            urgent_with_neurological=bool(r.get("urgent_with_neurological", False)),
         )
 
     treat_spec = _read_toml(root, files.get("treatments", "treatments.toml"), problems)
