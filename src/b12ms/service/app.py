@@ -20,10 +20,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -75,6 +75,8 @@ SERVICES: dict[str, tuple[str, str, str]] = {
         "S1P receptor modulator are signed and there is no B12 result in the last 12 months.",
     ),
 }
+# Documented as an enum (for clients and fuzzers); any other id is answered 404 at run time.
+ServiceId = Annotated[str, Path(json_schema_extra={"enum": list(SERVICES)})]
 _CONTEXTS: dict[str, type[PatientViewContext]] = {
     "patient-view": PatientViewContext,
     "order-select": OrderSelectContext,
@@ -275,6 +277,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI:
     """The FastAPI application for this configuration."""
+    # httpx logs every request URL at INFO, and FHIR search URLs carry patient ids.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     knowledge = kb or load_knowledge()
     templates = prefetch_templates(knowledge)
     store = FeedbackStore(config.feedback_db)
@@ -366,7 +371,7 @@ def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI
         },
         tags=["CDS Hooks"],
     )
-    async def call(service_id: str, body: HookRequest, request: Request) -> Response:
+    async def call(service_id: ServiceId, body: HookRequest, request: Request) -> Response:
         """Call a CDS service: returns cards, or `{"cards": []}` when there is nothing to say."""
         started = time.perf_counter()
         service = SERVICES.get(service_id)
@@ -441,7 +446,7 @@ def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI
         responses={**_ERRORS, 404: {"description": "Unknown service (OperationOutcome)"}},
         tags=["CDS Hooks"],
     )
-    def feedback(service_id: str, body: Feedback, request: Request) -> Response:
+    def feedback(service_id: ServiceId, body: Feedback, request: Request) -> Response:
         """Record what the clinician did with cards (stored durably; no content is logged)."""
         if service_id not in SERVICES:
             return outcome(404, "Unknown service")
