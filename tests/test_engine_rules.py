@@ -40,6 +40,14 @@ class TestAnaemiaFlag:
         low_hb = lab("haemoglobin", 10.1, "g/dL", low=12.0, high=15.5)
         assert "flag.anaemia" in ids(assess(record(low_hb), KB, as_of=AS_OF))
 
+    def test_other_deficiency_anaemias_are_anaemia(self) -> None:
+        """Iron- or folate-deficiency anaemia is current anaemia; only a B12-deficiency or
+        pernicious anaemia diagnosis is left to the blood count."""
+        for text in ("Iron deficiency anemia", "Folate deficiency anaemia"):
+            assert "flag.anaemia" in ids(assess(record(condition(text)), KB, as_of=AS_OF))
+        for text in ("Vitamin B12 deficiency anaemia", "Pernicious anemia"):
+            assert "flag.anaemia" not in ids(assess(record(condition(text)), KB, as_of=AS_OF))
+
 
 class TestMacrocytosis:
     def test_over_100_flagged_despite_a_wider_laboratory_range(self) -> None:
@@ -70,6 +78,38 @@ class TestVocabulary:
             as_of=AS_OF,
         )
         assert {"symptom.fatigue", "symptom.gait_balance"} <= ids(a)
+
+
+class TestGait:
+    def test_injury_falls_are_not_a_balance_symptom(self) -> None:
+        """'Fall from ladder' is an injury, not a gait or balance symptom; recurrent falls are."""
+        injury = condition("Fall from ladder", onset=dt.date(2026, 8, 1))
+        assert "symptom.gait_balance" not in ids(assess(record(injury), KB, as_of=AS_OF))
+        falls = condition("Recurrent falls", onset=dt.date(2026, 8, 1))
+        assert "symptom.gait_balance" in ids(assess(record(falls), KB, as_of=AS_OF))
+
+    def test_abnormal_gait_is_recognised(self) -> None:
+        """'Abnormal gait', the usual SNOMED wording, is a gait symptom."""
+        gait = condition("Abnormal gait (finding)", onset=dt.date(2026, 8, 1))
+        assert "symptom.gait_balance" in ids(assess(record(gait), KB, as_of=AS_OF))
+
+
+class TestDeceased:
+    def test_age_is_age_at_death(self) -> None:
+        """A patient who died in 2020 aged 64 is reported as 64, and is not 'older age'."""
+        from b12ms.model import Patient, PatientRecord
+
+        rec = PatientRecord(
+            patient=Patient(
+                id="d",
+                birth_date=dt.date(1956, 3, 1),
+                deceased=True,
+                deceased_date=dt.date(2020, 6, 1),
+            )
+        )
+        a = assess(rec, KB, as_of=AS_OF)
+        assert a.patient.age == 64
+        assert "risk.older_age" not in ids(a)
 
 
 class TestShouldTestReason:

@@ -755,14 +755,16 @@ def assess(
     g = kb.guideline(guideline)
     cx = _Context(record, kb, as_of, g)
     patient = record.patient
-    age: int | None = None
-    if patient.birth_date is not None and patient.birth_date <= as_of:
-        age = age_on(patient.birth_date, as_of)
-    elif patient.age_years is not None:
-        age = patient.age_years
     deceased = patient.deceased and (
         patient.deceased_date is None or patient.deceased_date <= as_of
     )
+    age: int | None = None
+    if patient.birth_date is not None and patient.birth_date <= as_of:
+        # Age at death for someone who died before the as-of date.
+        on = patient.deceased_date if deceased and patient.deceased_date else as_of
+        age = age_on(patient.birth_date, on)
+    elif patient.age_years is not None:
+        age = patient.age_years
 
     # ---- B12 status ---------------------------------------------------------------------
     b12 = sorted((r for t in B12_TESTS for r in cx.labs.get(t, [])), key=lambda r: r.date)

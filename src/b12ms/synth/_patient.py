@@ -264,10 +264,11 @@ class Patient:
                 "",
             )
         )
+        # The engine reports the age at death for someone who has died.
         truth.update(
             sex=sex,
             birth_date=iso(birth),
-            age=age,
+            age=age_on(birth, end),
             deceased=deceased,
             deceased_date=iso(end) if deceased else None,
         )
@@ -396,7 +397,7 @@ class Patient:
                 self._day(first, end), F.ALCOHOL[rng.randrange(2)], category=F.CAT_DIAGNOSIS
             )
             risks.add("risk.alcohol")
-        if age > OLDER_AGE_ABOVE:
+        if age_on(birth, end) > OLDER_AGE_ABOVE:  # age at death for the deceased, as the engine
             risks.add("risk.older_age")
 
         # Pregnancy: current or ended (women 16-45 alive at the as-of date).
