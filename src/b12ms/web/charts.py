@@ -54,23 +54,29 @@ def fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def unit_text(unit: str) -> str:
+    """A unit as printed: micro as µ (umol/L -> µmol/L)."""
+    return "\u00b5" + unit[1:] if unit.startswith(("umol", "ug/")) else unit
+
+
 def reading_value(r: Reading) -> str:
     """The result as reported: comparator, value and unit."""
-    return f"{r.comparator or ''}{fmt(r.value)} {r.unit}"
+    return f"{r.comparator or ''}{fmt(r.value)} {unit_text(r.unit)}"
 
 
 def reading_si(r: Reading) -> str | None:
     """The result in the SI unit b12ms uses, when that differs from the reported unit."""
     if r.value_si is None or not r.si_unit or r.si_unit.lower() == r.unit.lower():
         return None
-    return f"{r.comparator or ''}{fmt(r.value_si)} {r.si_unit}"
+    return f"{r.comparator or ''}{fmt(r.value_si)} {unit_text(r.si_unit)}"
 
 
 def range_words(text: str | None, absent: str = "\u2014") -> str:
     """A reference range as the engine wrote it, with ≤ and ≥ for <= and >=."""
     if not text:
         return absent
-    return text.replace(">=", "\u2265").replace("<=", "\u2264")
+    text = text.replace(">=", "\u2265").replace("<=", "\u2264")
+    return re.sub(r"(?<![A-Za-z])umol/", "\u00b5mol/", text)
 
 
 def band_range_text(band: Band) -> str:
@@ -421,7 +427,7 @@ def markers_chart(kb: Knowledge, a: Assessment, *, ident: str) -> str | None:
         mid = y + 24
         if i:
             out.append(f'<line x1="0" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        out.append(_text(0, mid - 3, _short_label(r), size=13, weight="bold"))
+        out.append(_text(0, mid - 3, short_label(r), size=13, weight="bold"))
         out.append(_text(0, mid + 13, human_date(r.date), size=11.5, fill=MUTED))
         rng = reference(kb, r)
         value = r.value_si if r.value_si is not None else r.value
@@ -455,7 +461,7 @@ def markers_chart(kb: Knowledge, a: Assessment, *, ident: str) -> str | None:
             f'<path d="M{mx:.1f} {mid - 10:.1f} l7 10 l-7 10 l-7 -10 z" fill="{colour}" '
             'stroke="#fff" stroke-width="1.5"/>'
         )
-        si_unit = r.si_unit or r.unit
+        si_unit = unit_text(r.si_unit or r.unit)
         out.append(
             _text(
                 mx,
@@ -490,7 +496,7 @@ def markers_chart(kb: Knowledge, a: Assessment, *, ident: str) -> str | None:
     return "".join(out)
 
 
-def _short_label(r: Reading) -> str:
+def short_label(r: Reading) -> str:
     """A short test name for a chart row: the abbreviation in brackets, if any."""
     m = re.search(r"\(([A-Z][A-Za-z0-9]*)\)$", r.label)
     return m.group(1) if m else r.label

@@ -69,7 +69,7 @@ section.card, .card { background: var(--card); border: 1px solid var(--line); bo
 .num { font-variant-numeric: tabular-nums; font-weight: 700; }
 .answer { font-weight: 800; }
 .src { font-size: .8rem; color: var(--muted); white-space: normal; }
-.src a { color: var(--muted); }
+.src a { color: var(--muted); white-space: nowrap; }
 .jump { margin: .6rem 0 0; font-size: .95rem; }
 .tag { display: inline-block; font-size: .75rem; font-weight: 700; letter-spacing: .04em;
   text-transform: uppercase; border-radius: 4px; padding: .05rem .45rem; border: 1px solid;
@@ -112,6 +112,7 @@ section.card, .card { background: var(--card); border: 1px solid var(--line); bo
 .callout p { margin: 0 0 .3rem; }
 .callout .urg { width: auto; padding: .15rem .6rem; }
 .callout ul { margin: 0; padding-left: 1.1rem; font-weight: 600; }
+.callout a { color: var(--ink); text-decoration-thickness: 1px; }
 .a-why { margin: .2rem 0 0; font-size: .9rem; color: var(--muted); }
 figure { margin: 0 0 .8rem; }
 figcaption { font-size: .85rem; color: var(--muted); margin-top: .2rem; }

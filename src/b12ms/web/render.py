@@ -106,7 +106,7 @@ def _header(a: Assessment, base_path: str, form_link: bool) -> str:
         '<span class="brand">b12ms</span>'
         f'<h1 class="who" style="font-size:1.1rem;margin:0">B12 assessment: {esc(who)}'
         f"{f' <span class=meta>({esc(details)})</span>' if details else ''}</h1>"
-        f'<span class="meta">as of {time_tag(a.as_of)} · NICE NG239 profile '
+        f'<span class="meta">as of {time_tag(a.as_of)} · guideline profile '
         f"{esc(a.guideline)} · knowledge base {esc(a.kb_version)}</span>"
         f"{nav}</div></header>"
     )
@@ -142,6 +142,10 @@ def _conclusion(a: Assessment, kb: Knowledge, cite: CiteFn) -> str:
             words = f"<strong>{esc(band)}</strong> (NICE: {esc(nice)})"
         else:
             words = f"<strong>{esc(band)}</strong>"
+        raised = [r for r in s.functional_markers if r.flag == "raised"]
+        if raised:
+            names = " and ".join(charts.short_label(r) for r in raised)
+            words += f", with a raised {esc(names)}"
         band_line = f'<p class="band">B12 band: {words}</p>'
     else:
         band_line = '<p class="band">No B12 result on record: the band cannot be read.</p>'
@@ -260,7 +264,7 @@ def _results(a: Assessment, kb: Knowledge, cite: CiteFn) -> str:
 def _evidence_item(e: Evidence) -> str:
     bit = esc(e.display or e.code or e.resource)
     if e.value is not None:
-        bit += f" {esc(charts.fmt(e.value))} {esc(e.unit or '')}".rstrip()
+        bit += f" {esc(charts.fmt(e.value))} {esc(charts.unit_text(e.unit or ''))}".rstrip()
     if e.date is not None:
         bit += f" ({time_tag(e.date)})"
     if e.text and e.text != e.display:
