@@ -129,3 +129,22 @@ class TestShouldTestReason:
         }
         for expected, rec in cases.items():
             assert expected in assess(rec, KB, as_of=AS_OF).should_test_reason
+
+
+class TestSymptomLabels:
+    def test_every_symptom_label_is_recognised(self) -> None:
+        """A condition written as a symptom's own label is recognised as that symptom."""
+        for s in KB.symptoms:
+            a = assess(record(condition(s.label, onset=dt.date(2026, 8, 1))), KB, as_of=AS_OF)
+            assert s.id in ids(a), s.label
+
+
+class TestReferenceLimits:
+    def test_limits_are_given_in_si(self) -> None:
+        """Readings carry the reference limits used, converted to the SI unit."""
+        a = assess(record(lab("total_b12", 250, "ng/L", low=180, high=900)), KB, as_of=AS_OF)
+        reading = a.readings[0]
+        assert reading.reference_low_si == round(180 * 0.7378, 4)
+        assert reading.reference_high_si == round(900 * 0.7378, 4)
+        mma = assess(record(lab("mma", 500, "nmol/L")), KB, as_of=AS_OF).readings[0]
+        assert mma.reference_high_si == 0.4  # the default, already in umol/L

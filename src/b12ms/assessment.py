@@ -133,6 +133,8 @@ class Reading:
     band: str | None = None  # for B12 results
     flag: str | None = None  # raised | low | normal | positive | negative | unknown
     reference_range: str | None = None  # as used, e.g. "<= 0.40 umol/L (laboratory)"
+    reference_low_si: float | None = None  # the limits used, in si_unit (lab range or default)
+    reference_high_si: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -146,7 +148,14 @@ class Reading:
             "date": self.date.isoformat(),
             "resource": self.resource,
         }
-        for key in ("comparator", "band", "flag", "reference_range"):
+        for key in (
+            "comparator",
+            "band",
+            "flag",
+            "reference_range",
+            "reference_low_si",
+            "reference_high_si",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

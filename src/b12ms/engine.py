@@ -453,7 +453,20 @@ class _Context:
             band=band,
             flag=None if band else r.flag,  # a B12 result is read by its guideline band
             reference_range=r.range_text,
+            reference_low_si=self._si_limit(r, 0),
+            reference_high_si=self._si_limit(r, 1),
         )
+
+    @staticmethod
+    def _si_limit(r: LabResult, which: int) -> float | None:
+        """A reference limit of a result in the lab's canonical unit (defaults already are)."""
+        if r.reference is None or r.reference[which] is None or r.family is None:
+            return None
+        value = r.reference[which]
+        assert value is not None  # noqa: S101 (checked above)
+        if r.reference[3] == "default":
+            return round(value, 4)
+        return round(value * r.lab.families[r.family].to_canonical, 4)
 
     # ---- matching -----------------------------------------------------------------------
 
