@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
 	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
+	@# Spark (b12ms screen --engine spark, and its tests) needs a Java runtime.
+	command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jre-headless)
 	touch $@
 
 setup: $(STAMP)

@@ -104,6 +104,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
+    screen = sub.add_parser(
+        "screen",
+        help="screen a FHIR Bulk Data export folder: care-gap worklist, summary and report",
+        description=(
+            "Assess every patient of a FHIR R4 Bulk Data export (a folder of NDJSON files, "
+            "optionally gzipped) and write the care-gap worklist: one row per patient who "
+            "needs action, most urgent first. Each patient is assessed exactly as by "
+            "`b12ms assess`. Malformed lines are skipped and listed (exit 4).\n\n"
+            "Example:\n  b12ms screen export/ --as-of 2026-11-01 --out worklist.csv "
+            "--summary summary.json --report report.html"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    screen.add_argument("folder", metavar="DIR", help="the export folder")
+    screen.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="duckdb (embedded, default) or spark (the `spark` extra; master from "
+        "$B12MS_SPARK_MASTER, default local[*])",
+    )
+    screen.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="assess as on this date (default: today)",
+    )
+    screen.add_argument(
+        "--out", required=True, metavar="FILE", help="worklist: FILE.csv or FILE.parquet"
+    )
+    screen.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    screen.add_argument("--summary", metavar="FILE.json", help="also write the summary as JSON")
+    screen.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+
     kb = sub.add_parser("kb", help="show or validate the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
     show = kb_sub.add_parser(
@@ -270,6 +305,42 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_screen(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from b12ms.population.screen import (
+        NoProgress,
+        Progress,
+        RichProgress,
+        malformed_messages,
+        screen,
+    )
+
+    show = not args.quiet and sys.stderr.isatty()
+    with contextlib.ExitStack() as stack:
+        progress: Progress = stack.enter_context(RichProgress()) if show else NoProgress()
+        result = screen(
+            args.folder,
+            out=args.out,
+            engine=args.engine,
+            as_of=args.as_of,
+            summary_path=args.summary,
+            report_path=args.report,
+            progress=progress,
+        )
+    for message in malformed_messages(result.engine_result):
+        print(f"b12ms: {message}", file=sys.stderr)
+    if not args.quiet:
+        s = result.summary
+        print(
+            f"b12ms screen: {s.patients:,} patients ({s.resources_read:,} resources in "
+            f"{s.files_read} files) in {s.seconds} s; {result.worklist_rows:,} on the "
+            f"worklist, written to {result.out}",
+            file=sys.stderr,
+        )
+    return EXIT_SKIPPED if result.engine_result.malformed_total else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -280,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_serve(args)
         if args.command == "synth":
             return _cmd_synth(args)
+        if args.command == "screen":
+            return _cmd_screen(args)
         return _cmd_kb(args)
     except B12msError as exc:
         print(f"b12ms: error: {exc}", file=sys.stderr)
