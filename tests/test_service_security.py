@@ -189,3 +189,14 @@ def test_invalid_body_without_token_is_401_not_400(server: Server) -> None:
     r = httpx.post(server.url(PV), content=b"{not json", headers={"Content-Type": "text/plain"})
     refused(r)
     assert json.loads(r.text) == GENERIC
+
+
+def test_replay_is_caught_across_worker_processes(workers_server: Server, keys: Keys) -> None:
+    """With two workers the jti cache is shared: a token is served once, on whichever worker."""
+    token = keys.token(workers_server.url(PV))
+    codes = []
+    for _ in range(12):  # a new connection each time: the OS spreads them over the workers
+        codes.append(call(workers_server, token).status_code)
+    assert codes == [200] + [401] * 11
+    pids = {ln.split()[3] for ln in workers_server.log().splitlines() if "hook service=" in ln}
+    assert pids  # served, and logged with the worker's pid

@@ -151,7 +151,7 @@ def free_port() -> int:
 class Server:
     """`b12ms serve` in a subprocess on a free loopback port; stderr (the log) kept in a file."""
 
-    def __init__(self, workdir: Path, *, dev: bool, config: str) -> None:
+    def __init__(self, workdir: Path, *, dev: bool, config: str, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.config_path = workdir / "service.toml"
@@ -160,6 +160,7 @@ class Server:
         self.db_path = workdir / "feedback.sqlite3"
         args = [sys.executable, "-m", "b12ms", "serve", "--port", str(self.port)]
         args += ["--config", str(self.config_path)] + (["--dev"] if dev else [])
+        args += ["--workers", str(workers)] if workers > 1 else []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -218,6 +219,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Ser
     """The service with authentication on."""
     work = tmp_path_factory.mktemp("service")
     srv = Server(work, dev=False, config=service_config(work, keys))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def workers_server(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Server]:
+    """The service with authentication on and two worker processes."""
+    work = tmp_path_factory.mktemp("service-workers")
+    srv = Server(work, dev=False, config=service_config(work, keys), workers=2)
     yield srv
     srv.stop()
 

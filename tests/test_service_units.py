@@ -26,7 +26,7 @@ from b12ms.service.prefetch import (
     prefetch_templates,
     server_allowed,
 )
-from b12ms.service.security import AuthError, ReplayCache, TokenVerifier
+from b12ms.service.security import AuthError, ReplayCache, SqliteReplayCache, TokenVerifier
 from test_service_support import ISSUER, Keys, assert_cds_clean, searchset
 
 KB = load_knowledge()
@@ -202,3 +202,14 @@ def test_paging_link_off_the_fhir_server_is_refused() -> None:
     with pytest.raises(PrefetchError):
         asyncio.run(gather(request, {"observations": "Observation?patient=x"}, client))
     assert not any("evil" in u for u in seen)
+
+
+def test_shared_replay_cache_sees_other_connections(tmp_path: Path) -> None:
+    """Two caches on one SQLite file (as two workers) refuse each other's jti until it expires."""
+    db = str(tmp_path / "jti.sqlite3")
+    a, b = SqliteReplayCache(db), SqliteReplayCache(db)
+    now = time.time()
+    assert a.check_and_add("iss", "j1", now + 60, now)
+    assert not b.check_and_add("iss", "j1", now + 60, now)
+    assert not a.check_and_add("iss", "j1", now + 60, now)
+    assert b.check_and_add("iss", "j1", now + 200, now + 61)  # expired: may be used again

@@ -169,13 +169,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev", action="store_true", help="development only: turn client authentication OFF"
     )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default: 1; try one per core)"
+    )
     return parser
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from b12ms.service.app import run
 
-    return run(host=args.host, port=args.port, config_path=args.config, dev=args.dev)
+    return run(
+        host=args.host,
+        port=args.port,
+        config_path=args.config,
+        dev=args.dev,
+        workers=args.workers,
+    )
 
 
 def _cmd_assess(args: argparse.Namespace) -> int:

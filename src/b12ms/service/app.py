@@ -12,9 +12,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import gc
 import html
 import importlib
 import logging
+import os
+import pathlib
+import pickle
 import secrets
 import threading
 import time
@@ -50,7 +54,7 @@ from b12ms.service.hooks import (
     PatientViewContext,
 )
 from b12ms.service.prefetch import PrefetchError, gather, only_patient, prefetch_templates
-from b12ms.service.security import AuthError, TokenVerifier
+from b12ms.service.security import AuthError, ReplayCache, SqliteReplayCache, TokenVerifier
 
 log = logging.getLogger("b12ms.service")
 
@@ -203,19 +207,25 @@ def _log_path(path: str) -> str:
 
 
 class ReportCache:
-    """Assessments kept for a short time under unguessable tokens, for the card's link."""
+    """Assessments kept for a short time under unguessable tokens, for the card's link.
+
+    Kept pickled: thousands of live assessments (dozens of objects each) made every full
+    garbage collection walk them, which showed as 100 ms latency spikes under load; bytes
+    are not walked. Only this process's own objects are ever unpickled.
+    """
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max = max_entries
-        self._items: OrderedDict[str, tuple[float, Assessment]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def put(self, assessment: Assessment) -> str:
         token = secrets.token_urlsafe(32)
         now = time.monotonic()
+        data = pickle.dumps(assessment, protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            self._items[token] = (now + self.ttl, assessment)
+            self._items[token] = (now + self.ttl, data)
             while len(self._items) > self.max:
                 self._items.popitem(last=False)
         return token
@@ -229,7 +239,10 @@ class ReportCache:
                     break
                 self._items.popitem(last=False)
             item = self._items.get(token)
-        return item[1] if item is not None else None
+        if item is None:
+            return None
+        found: Assessment = pickle.loads(item[1])  # noqa: S301 (our own bytes, never a client's)
+        return found
 
 
 def _fallback_report(a: Assessment, kb: Knowledge) -> str:
@@ -275,8 +288,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI:
-    """The FastAPI application for this configuration."""
+def create_app(
+    config: ServiceConfig, *, kb: Knowledge | None = None, replay: ReplayCache | None = None
+) -> FastAPI:
+    """The FastAPI application for this configuration (`replay`: a shared jti cache, for
+    several worker processes; default: this process's own)."""
     # httpx logs every request URL at INFO, and FHIR search URLs carry patient ids.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -292,6 +308,7 @@ def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI
             config.issuers,
             clock_skew=config.clock_skew_seconds,
             max_lifetime=config.max_token_lifetime_seconds,
+            replay=replay,
         )
     )
     holder: dict[str, httpx.AsyncClient] = {}
@@ -303,6 +320,10 @@ def create_app(config: ServiceConfig, *, kb: Knowledge | None = None) -> FastAPI
                 "DEVELOPMENT MODE: CLIENT AUTHENTICATION IS OFF. Any caller can use this "
                 "service. Never run --dev with real patient data or on a shared network."
             )
+        # The knowledge base and the imported code live as long as the process: keep them out
+        # of the collector's way (fewer, shorter full collections under load).
+        gc.collect()
+        gc.freeze()
         holder["fhir"] = httpx.AsyncClient(
             timeout=config.fhir_timeout_seconds, follow_redirects=False
         )
@@ -530,29 +551,62 @@ def _bundle_medications(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return out
 
 
-def run(*, host: str, port: int, config_path: str | None, dev: bool) -> int:
-    """`b12ms serve`: load the configuration and run the service under uvicorn."""
+_ENV_CONFIG = "B12MS_SERVICE_CONFIG"
+_ENV_DEV = "B12MS_SERVICE_DEV"
+_ENV_REPLAY = "B12MS_SERVICE_REPLAY_DB"
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes: the configuration comes from the environment."""
+    from b12ms.service.config import load_config
+
+    config = load_config(os.environ.get(_ENV_CONFIG) or None)
+    config = config.with_dev(os.environ.get(_ENV_DEV) == "1")
+    replay_db = os.environ.get(_ENV_REPLAY)
+    replay = SqliteReplayCache(replay_db) if replay_db else None
+    _configure_logging(config)
+    return create_app(config, replay=replay)
+
+
+def _configure_logging(config: ServiceConfig) -> None:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
+    )
+
+
+def run(*, host: str, port: int, config_path: str | None, dev: bool, workers: int = 1) -> int:
+    """`b12ms serve`: load the configuration and run the service under uvicorn.
+
+    With several workers, each is its own process (the OS spreads connections over them) and
+    the jti replay cache is an SQLite file beside the feedback database, shared by all.
+    """
     import uvicorn
 
     from b12ms.service.config import load_config
 
     config = load_config(config_path).with_dev(dev)
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    _configure_logging(config)
     if dev:
         log.warning("*** --dev: CLIENT AUTHENTICATION IS OFF ***")
     elif not config.issuers:
         log.warning("no issuers configured: every CDS Hooks request will be refused (401)")
     if not dev and config.base_url is None:
         log.warning("base_url not configured: the JWT audience is taken from the request URL")
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        log_level=config.log_level,
-        access_log=False,  # its lines carry full paths (report tokens); ours do not
-        server_header=False,
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": config.log_level,
+        "access_log": False,  # its lines carry full paths (report tokens); ours do not
+        "server_header": False,
+    }
+    if workers <= 1:
+        uvicorn.run(create_app(config), **common)
+        return 0
+    replay_db = str(config.feedback_db) + ".jti.sqlite3"
+    os.environ[_ENV_CONFIG] = str(pathlib.Path(config_path).resolve()) if config_path else ""
+    os.environ[_ENV_DEV] = "1" if dev else "0"
+    os.environ[_ENV_REPLAY] = replay_db
+    SqliteReplayCache(replay_db)  # create the table once, before the workers race to
+    uvicorn.run("b12ms.service.app:app_from_env", factory=True, workers=workers, **common)
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -88,6 +89,43 @@ class _Key:
         return (self.kty, self.crv if self.kty == "EC" else None) == _KEY_FOR_ALG[alg]
 
 
+class SqliteReplayCache(ReplayCache):
+    """The replay cache shared by several worker processes: one SQLite file (WAL), one row per
+    (iss, jti); the primary key makes check-and-add atomic across processes."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self._local = threading.local()
+        self._conn().execute(
+            "CREATE TABLE IF NOT EXISTS jti (iss TEXT NOT NULL, jti TEXT NOT NULL, "
+            "expires REAL NOT NULL, PRIMARY KEY (iss, jti)) WITHOUT ROWID"
+        )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def check_and_add(self, iss: str, jti: str, expires: float, now: float) -> bool:
+        """Record the jti; False if any worker has seen it (and it has not yet expired)."""
+        conn = self._conn()
+        if now >= self._next_purge:
+            self._next_purge = now + 30.0
+            conn.execute("DELETE FROM jti WHERE expires <= ?", (now,))
+        cur = conn.execute(
+            "INSERT INTO jti (iss, jti, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT (iss, jti) DO UPDATE SET expires = excluded.expires "
+            "WHERE jti.expires <= ?",
+            (iss, jti, expires, now),
+        )
+        return cur.rowcount == 1
+
+
 def _keys_by_kid(jwks: Any) -> dict[str, _Key]:
     """The usable keys of a JWK Set, by kid (keys without kid or of unsupported types skipped)."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
@@ -128,7 +166,7 @@ class TokenVerifier:
         self.issuers = dict(issuers)
         self.skew = clock_skew
         self.max_lifetime = max_lifetime
-        self.replay = replay or ReplayCache()
+        self.replay = replay if replay is not None else ReplayCache()
         self._http = http
         self._file_keys: dict[str, dict[str, _Key]] = {}
         for iss, spec in self.issuers.items():
