@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
 	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
-	@# Spark (b12ms screen --engine spark, and its tests) needs a Java runtime.
+	@# System packages, from Debian, only when missing: a Java runtime for Spark (b12ms screen
+	@# --engine spark and its tests) and Chromium for the web page's end-to-end browser test.
 	command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jre-headless)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 	touch $@
 
 setup: $(STAMP)
@@ -38,6 +40,7 @@ unit: setup
 test: lint typecheck unit
 
 bench: setup
+	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_assess.py --seconds 4
 
 clean:

@@ -283,3 +283,20 @@ def test_cli_gives_each_case_its_documented_outcome(
     made = {r["id"] for r in doc["recommendations"]}
     assert set(expect.get("recommendations", [])) <= made
     assert not set(expect.get("no_recommendations", [])) & made
+
+
+def test_markdown_escapes_record_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Text from the record cannot become a Markdown link or inline HTML in markdown output."""
+    evil = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {"text": "Numbness [click](http://evil.example) <script>alert(1)</script>"},
+        "onsetDateTime": "2026-08-01",
+    }
+    path = bundle(tmp_path, PATIENT, evil)
+    code, out, _ = run(capsys, "assess", str(path), "--as-of", "2026-11-01", "--format", "markdown")
+    assert code == EXIT_OK
+    assert "[click](http" not in out
+    assert "<script>" not in out
+    assert "\\[click\\]\\(http://evil.example\\)" in out

@@ -459,12 +459,14 @@ class _Context:
 
     @staticmethod
     def _si_limit(r: LabResult, which: int) -> float | None:
-        """A reference limit of a result in the lab's canonical unit (defaults already are)."""
-        if r.reference is None or r.reference[which] is None or r.family is None:
+        """A reference limit (0 = low, 1 = high) in the lab's canonical unit."""
+        if r.reference is None or r.family is None:
             return None
-        value = r.reference[which]
-        assert value is not None  # noqa: S101 (checked above)
-        if r.reference[3] == "default":
+        low, high, _unit, kind = r.reference
+        value = low if which == 0 else high
+        if value is None:
+            return None
+        if kind == "default":  # defaults are written in the canonical unit already
             return round(value, 4)
         return round(value * r.lab.families[r.family].to_canonical, 4)
 

@@ -171,14 +171,18 @@ def to_text(a: Assessment, kb: Knowledge, width: int = 100) -> str:
     return "\n".join(out) + "\n"
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+!|~"} | {"\n": " ", "\r": " "})
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Escape Markdown and inline HTML: text from a record must not become links or markup."""
+    return text.translate(_MD_SPECIAL)
 
 
 def to_markdown(a: Assessment, kb: Knowledge) -> str:
     """The same summary as Markdown (for notes, tickets and reports)."""
     out: list[str] = []
-    who = a.patient.id or "unnamed patient"
+    who = _md_escape(a.patient.id or "unnamed patient")
     out.append(f"# B12 assessment: {who}, as of {a.as_of}")
     out.append("")
     out.append(
@@ -190,7 +194,7 @@ def to_markdown(a: Assessment, kb: Knowledge) -> str:
     lines = _status_lines(a)
     out.append(f"**{lines[0]}**")
     out.append("")
-    out.extend(f"- {line}" for line in lines[1:])
+    out.extend(f"- {_md_escape(line)}" for line in lines[1:])
     out.append(f"- Sources: {', '.join(a.b12_status.sources)}")
     out.append("")
     out.append("## Why")
@@ -202,10 +206,10 @@ def to_markdown(a: Assessment, kb: Knowledge) -> str:
         out.append(f"### {heading}")
         out.append("")
         for f in items:
-            out.append(f"- {_finding_line(f)}")
+            out.append(f"- {_md_escape(_finding_line(f))}")
             ev = _evidence_line(f)
             if ev:
-                out.append(f"  - {ev}")
+                out.append(f"  - {_md_escape(ev)}")
     out.append("")
     out.append("## What to do")
     out.append("")
@@ -220,7 +224,7 @@ def to_markdown(a: Assessment, kb: Knowledge) -> str:
         out.append("")
         out.append("## Skipped entries")
         out.append("")
-        out.extend(f"- `{s.resource}`: {s.reason}" for s in a.skipped)
+        out.extend(f"- {_md_escape(s.resource)}: {_md_escape(s.reason)}" for s in a.skipped)
     out.append("")
     out.append("## Sources")
     out.append("")
