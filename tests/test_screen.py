@@ -461,15 +461,15 @@ def test_real_synthea_export(tmp_path: Path, as_of: dt.date) -> None:
 _RSS_SCRIPT = """
 import datetime as dt, resource, sys
 from b12ms.population.screen import screen
-screen(sys.argv[1], out=sys.argv[2], as_of=dt.date(2026, 11, 1), memory_limit="300MB")
+screen(sys.argv[1], out=sys.argv[2], as_of=dt.date(2026, 11, 1), memory_limit="200MB")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
 @pytest.mark.slow
 def test_memory_stays_bounded(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Peak RSS on 20,000 patients stays within a fixed margin of that on 2,000 (it does not
-    grow with the population)."""
+    """Peak RSS stays bounded: under 600 MiB with DuckDB held to 200 MB, and 20,000 patients
+    need at most 200 MiB more than 2,000 (the FHIR reader's bounded caches filling up)."""
     synth = pytest.importorskip("b12ms.synth")
     peaks = {}
     for n in (2_000, 20_000):
@@ -479,8 +479,9 @@ def test_memory_stays_bounded(tmp_path_factory: pytest.TempPathFactory) -> None:
             [sys.executable, "-c", _RSS_SCRIPT, str(base / "pop"), str(base / "w.csv")],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
+        assert proc.returncode == 0, proc.stderr[-2000:]
         peaks[n] = int(proc.stdout.split()[-1]) / 1024  # MiB
-    assert peaks[20_000] < peaks[2_000] + 250, peaks
+    assert peaks[20_000] < 600 and peaks[20_000] < peaks[2_000] + 200, peaks

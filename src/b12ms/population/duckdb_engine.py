@@ -33,7 +33,7 @@ from b12ms.population.screen import (
 from b12ms.population.summary import PopulationSummary
 
 BATCH_ROWS = 20_000
-MAX_LINE_BYTES = 256 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024  # longest line read; buffers are twice this
 
 
 def _sql_list(values: Any) -> str:
@@ -214,6 +214,9 @@ def run_duckdb(
         # Python is the final judge of JSON: a line DuckDB's lenient parser accepted but
         # json.loads rejects is malformed too (and not a resource).
         late_bad: list[tuple[int, int, str]] = []
+        # The sort gives the order; one thread sorts within the memory limit most reliably.
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET threads = 1")
         reader = con.sql(_PATIENT_LINES).to_arrow_reader(BATCH_ROWS)
         current: str | None = None
         resources: list[Any] = []
