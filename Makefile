@@ -10,6 +10,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 .PHONY: setup demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
+	mkdir -p out
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
 	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
@@ -23,9 +24,22 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/b12ms --version
+	@echo "== One patient (FHIR R4 Bundle), as a clinician's summary =="
 	$(BIN)/b12ms assess examples/ms-numbness-metformin.json --as-of 2026-11-01
+	$(BIN)/b12ms assess examples/ms-numbness-metformin.json --as-of 2026-11-01 --format html > out/demo-patient.html
+	@echo "== A population: 2,000 synthetic patients as FHIR Bulk NDJSON, screened for care gaps =="
+	$(BIN)/b12ms synth --patients 2000 --seed 1 --out out/demo-population --force --quiet
+	@# Exit 4 = screened, with malformed lines skipped: synth plants a few on purpose.
+	$(BIN)/b12ms screen out/demo-population --as-of 2026-11-01 --out out/worklist.csv \
+		--report out/population-report.html --summary out/population-summary.json --quiet \
+		|| test $$? -eq 4
 	@echo
-	@echo "JSON contract of the same assessment: $(BIN)/b12ms assess examples/ms-numbness-metformin.json --as-of 2026-11-01 --format json"
+	@echo "Patient report (HTML):   out/demo-patient.html"
+	@echo "Population worklist:     out/worklist.csv"
+	@echo "Population report:       out/population-report.html"
+	@echo "Population summary:      out/population-summary.json"
+	@echo "JSON contract:           $(BIN)/b12ms assess examples/ms-numbness-metformin.json --as-of 2026-11-01 --format json"
+	@echo "Web page and CDS Hooks:  $(BIN)/b12ms serve --dev   (then open http://127.0.0.1:8080/)"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -42,6 +56,8 @@ test: lint typecheck unit
 bench: setup
 	command -v wrk >/dev/null 2>&1 || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench_assess.py --seconds 4
+	$(BIN)/python benchmarks/bench_screen.py --patients 10000 100000
+	$(BIN)/python benchmarks/bench_service.py --seconds 8 --workers 2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
