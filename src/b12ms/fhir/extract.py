@@ -243,13 +243,15 @@ def _boolean(value: Any) -> bool | None:
     raise _Skip("valueBoolean is not true or false")
 
 
-def _reference_id(ref: Any, rtype: str) -> str | None:
-    """The id in a reference to `rtype` ("Patient/x", ".../Patient/x/_history/1", "urn:uuid:x")."""
-    if not ref:
+def reference_id(reference: Any, rtype: str) -> str | None:
+    """The id in a reference string to `rtype`: "T/x", ".../T/x/_history/1" or "urn:uuid:x".
+
+    The one reading of references in b12ms: the population screen groups resources by patient
+    with it, so a resource is grouped with the patient the assessment attributes it to.
+    """
+    if type(reference) is not str:
         return None
-    s = ref.get("reference")
-    if type(s) is not str:
-        return None
+    s = reference
     if s.startswith(rtype) and s[len(rtype) : len(rtype) + 1] == "/":
         return s[len(rtype) + 1 :].partition("/")[0] or None
     if s.startswith("urn:uuid:"):
@@ -259,6 +261,13 @@ def _reference_id(ref: Any, rtype: str) -> str | None:
     if i >= 0:
         return s[i + len(marker) :].partition("/")[0] or None
     return None
+
+
+def _reference_id(ref: Any, rtype: str) -> str | None:
+    """The id in a Reference element to `rtype` (see `reference_id`)."""
+    if not ref:
+        return None
+    return reference_id(ref.get("reference"), rtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from b12ms.errors import InputError
+from b12ms.fhir.extract import reference_id
 
 SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
 
@@ -127,26 +128,6 @@ def discover(directory: Path | str) -> list[ExportFile]:
 
 # --------------------------------------------------------------------------------------------
 # One line: the rule both engines follow (the DuckDB engine states it again in SQL).
-
-
-def reference_id(reference: Any, rtype: str) -> str | None:
-    """The id in a reference string to `rtype`: "T/x", ".../T/x/_history/1" or "urn:uuid:x".
-
-    The same reading as b12ms.fhir.extract, so a resource is grouped with the patient the
-    assessment will attribute it to.
-    """
-    if type(reference) is not str:
-        return None
-    s = reference
-    if s.startswith(rtype + "/"):
-        return s[len(rtype) + 1 :].partition("/")[0] or None
-    if s.startswith("urn:uuid:"):
-        return s[9:] or None
-    marker = "/" + rtype + "/"
-    i = s.rfind(marker)
-    if i >= 0:
-        return s[i + len(marker) :].partition("/")[0] or None
-    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
