@@ -75,8 +75,8 @@ def bare_count(folder: Path) -> tuple[float, float, int]:
         "import duckdb, glob, sys; files = sorted(glob.glob(sys.argv[1] + '/*.ndjson'));"
         "files = [f for f in files if not f.endswith(('ground_truth.ndjson',))];"
         "con = duckdb.connect();"
-        "n = con.execute('SELECT count(*) FROM read_ndjson(?, ignore_errors=true, union_by_name=true)',"
-        " [files]).fetchone()[0]; print(n)"
+        "sql = 'SELECT count(*) FROM read_ndjson(?, ignore_errors=true, union_by_name=true)';"
+        "n = con.execute(sql, [files]).fetchone()[0]; print(n)"
     )
     start = time.perf_counter()
     out = subprocess.run(
@@ -138,17 +138,21 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print(
-        f"b12ms screen benchmark, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"b12ms screen benchmark, {machine}, Python {platform.python_version()}")
+    header = (
+        f"{'patients':>9} {'resources':>10} {'MiB':>6} {'bare s':>7} {'duckdb s':>9} "
+        f"{'res/s':>9} {'RSS MiB':>8} {'screen/bare':>11}"
     )
-    header = f"{'patients':>9} {'resources':>10} {'MiB':>6} {'bare s':>7} {'duckdb s':>9} {'res/s':>9} {'RSS MiB':>8} {'screen/bare':>11}"
     if not args.no_spark:
         header += f" {'spark s':>8} {'spark/duckdb':>12}"
     print(header)
     for r in rows:
         line = (
-            f"{r['patients']:>9,} {r['resources']:>10,} {r['export_mib']:>6} {r['bare_count_s']:>7} "
-            f"{r['duckdb_s']:>9} {r['duckdb_resources_per_s']:>9,} {r['duckdb_peak_rss_mib']:>8} "
+            f"{r['patients']:>9,} {r['resources']:>10,} {r['export_mib']:>6} "
+            f"{r['bare_count_s']:>7} "
+            f"{r['duckdb_s']:>9} {r['duckdb_resources_per_s']:>9,} "
+            f"{r['duckdb_peak_rss_mib']:>8} "
             f"{r['screen_over_bare']:>11}"
         )
         if "spark_s" in r:
