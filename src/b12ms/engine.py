@@ -369,7 +369,9 @@ class _Context:
             limit = lab.default_upper_limit.value
             to_canon = lab.families[family].to_canonical
             raised = value * to_canon > limit and not below_only
-            default_ref = (low, limit, lab.canonical_unit or fam_unit, "default")
+            # The whole reference is then stated in the canonical unit, the lower limit too.
+            low_canon = None if low is None else low * to_canon
+            default_ref = (low_canon, limit, lab.canonical_unit or fam_unit, "default")
             return ("raised" if raised else "normal"), default_ref
         interp = obs.interpretation
         if interp:
