@@ -18,8 +18,7 @@ import re
 from collections.abc import Sequence
 
 from b12ms.assessment import Assessment, Reading
-from b12ms.knowledge import Band, Knowledge, LabDef
-from b12ms.knowledge.loader import fold_unit
+from b12ms.knowledge import Band, Knowledge
 from b12ms.web.page import esc, human_date
 
 MARKER_TESTS = ("mma", "homocysteine", "mcv", "haemoglobin", "folate")
@@ -38,11 +37,6 @@ FLAG_WORDS = {
     "positive": "Positive",
     "negative": "Negative",
 }
-
-_RANGE = re.compile(
-    r"^(?:>= (?P<low>[-+0-9.e]+))?(?: and )?(?:<= (?P<high>[-+0-9.e]+))? (?P<unit>\S+) "
-    r"\((?P<note>[^)]*)\)$"
-)
 
 
 def fmt(value: float) -> str:
@@ -110,35 +104,19 @@ class Range:
 
 
 def reference(kb: Knowledge, r: Reading) -> Range | None:
-    """The reference range a reading was flagged against, in its SI unit, if it had one."""
+    """The reference range a reading was flagged against, in its SI unit, if it had one.
+
+    The limits come from the engine as numbers (`reference_low_si`, `reference_high_si`);
+    only the kind is read from the range's words."""
     text = r.reference_range
     if not text:
         return None
     if text == "laboratory flag":
         return Range(None, None, "flag")
-    m = _RANGE.match(text)
-    if m is None or (m["low"] is None and m["high"] is None):
+    if r.reference_low_si is None and r.reference_high_si is None:
         return None
-    factor = _to_si(kb.labs.get(r.test), m["unit"], r.si_unit)
-    if factor is None:
-        return None
-    kind = "laboratory" if m["note"].startswith("laboratory") else "default"
-    low = float(m["low"]) * factor if m["low"] is not None else None
-    high = float(m["high"]) * factor if m["high"] is not None else None
-    return Range(low, high, kind)
-
-
-def _to_si(lab: LabDef | None, unit: str, si_unit: str | None) -> float | None:
-    """The factor from `unit` to the SI unit, from the knowledge base's unit table."""
-    if si_unit is not None and fold_unit(unit) == fold_unit(si_unit):
-        return 1.0
-    if lab is None:
-        return None
-    entry = lab.units.get(fold_unit(unit))
-    if entry is None or entry[0] not in lab.families:
-        return None
-    family, factor = entry
-    return factor * lab.families[family].to_canonical
+    kind = "laboratory" if text.endswith("(laboratory range)") else "default"
+    return Range(r.reference_low_si, r.reference_high_si, kind)
 
 
 # --------------------------------------------------------------------------------------------
